@@ -1,0 +1,1 @@
+"""Shared test fixtures. Corpus helpers live in microgen.testing.corpus (require_model, seeded_inputs)."""
