@@ -1,0 +1,33 @@
+# microgen: the two commands a newcomer needs are `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+PYTEST ?= $(PYTHON) -m pytest
+MODEL ?=
+BOARD ?= qemu-cortex-m4
+OUT ?= out
+
+.PHONY: setup setup-python test test-all demo bench clean
+
+setup:
+	scripts/setup.sh all
+
+setup-python:
+	scripts/setup.sh python
+
+# Fast tests (slow cases are marked and left to test-all).
+test: setup-python
+	$(PYTEST) -q
+
+# Everything, slow cases included.
+test-all: setup-python
+	$(PYTEST) -q -m "" 
+
+# The main job on a model the project makes itself (or MODEL=path/to/model.tflite).
+demo: setup-python
+	scripts/demo.sh "$(MODEL)" "$(BOARD)" "$(OUT)"
+
+# Speed and memory figures, printed as a table.
+bench: setup-python
+	$(PYTHON) benchmarks/run.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache .hypothesis build *.egg-info

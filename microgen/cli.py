@@ -1,0 +1,79 @@
+"""The `microgen` command line: a thin layer that parses options and calls the stage functions.
+
+Every MicrogenError becomes one line on stderr and exit code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from . import __version__
+from .errors import MicrogenError
+
+MODEL = click.Path(dir_okay=False, path_type=str)
+
+
+@click.group(context_settings=dict(help_option_names=["-h", "--help"]))
+@click.version_option(__version__, prog_name="microgen")
+def cli() -> None:
+    """microgen: TinyML models (.tflite, .onnx) in, dependency-free C for microcontrollers out."""
+
+
+@cli.command()
+@click.argument("model", type=MODEL)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+def inspect(model: str, as_json: bool) -> None:
+    """Per-op table of MODEL: shapes, dtypes, quantization, MACs, weight bytes, and totals."""
+    from . import importers
+    from .inspect_model import inspect_dict, inspect_text
+
+    graph = importers.load(model)
+    click.echo(json.dumps(inspect_dict(graph), indent=1) if as_json else inspect_text(graph))
+
+
+@cli.command()
+@click.argument("model", type=MODEL)
+@click.option("--reference", is_flag=True, help="Run the numpy reference executor (bit-exact with TFLM).")
+@click.option("--input", "-i", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="Samples: X.npy (one input) or X.npz (one array per input name); first axis = samples.")
+@click.option("--output", "-o", "output_path", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the outputs: Y.npy, or Y.npz for several outputs.")
+def run(model: str, reference: bool, input_path: str, output_path: str) -> None:
+    """Run MODEL on every sample of the input file and write the outputs."""
+    from . import importers, reference as ref
+    from .arrays import load_samples, save_outputs
+
+    if not reference:
+        raise click.UsageError("choose where to run: --reference (boards come with `microgen build`)")
+    graph = importers.load(model)
+    samples = load_samples(input_path, graph)
+    outputs = ref.run_samples(graph, samples)
+    save_outputs(output_path, graph, outputs)
+    n = len(next(iter(samples.values())))
+    click.echo(f"ran {n} sample(s) of {graph.name} on the reference executor -> {output_path}", err=True)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except MicrogenError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
