@@ -23,13 +23,20 @@ INT32_MAX = (1 << 31) - 1
 
 
 def round_half_away(x: float) -> int:
-    """C's std::round / TfLiteRound: halves go away from zero."""
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+    """C's std::round / TfLiteRound on one value: halves go away from zero (exact, see below)."""
+    return int(np_round_half_away(np.float64(x)))
 
 
 def np_round_half_away(x: np.ndarray) -> np.ndarray:
-    """Vectorised round-half-away-from-zero (numpy's own np.round rounds half to even)."""
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+    """C's std::round (TfLiteRound) on a float array, exactly: halves go away from zero.
+
+    Unlike floor(|x| + 0.5), which the addition's own rounding breaks (float32 0.49999997 + 0.5 rounds
+    to 1.0, and odd integers past 2^23 gain 1), this splits off the fraction, which is exact.
+    Keeps the input's float dtype (numpy's own np.round rounds half to even).
+    """
+    a = np.abs(x)
+    whole = np.floor(a)
+    return np.copysign(whole + (a - whole >= 0.5), x)
 
 
 def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:

@@ -23,23 +23,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multipliers, wrap_int32
+from ..fixedpoint import multiply_by_quantized_multiplier, np_round_half_away, quantize_multipliers, wrap_int32
 from ..graph import Graph, Op, QuantParams, Tensor
 from .registry import kernel, out_like
 
 ROUNDINGS = ("half_away", "half_even")
-
-
-def round_half_away_exact(x: np.ndarray) -> np.ndarray:
-    """C's std::round (TfLiteRound) on a float array, exactly: halves go away from zero.
-
-    Unlike floor(|x| + 0.5), which the addition's own rounding breaks (float32 0.49999997 + 0.5 rounds
-    to 1.0, and odd integers past 2^23 gain 1), this splits off the fraction, which is exact.
-    Keeps the input's float dtype.
-    """
-    a = np.abs(x)
-    whole = np.floor(a)
-    return np.copysign(whole + (a - whole >= 0.5), x)
 
 
 def _broadcast_params(q: QuantParams, ndim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +50,7 @@ def _quant_of(op: Op, t: Tensor, role: str) -> QuantParams:
 def _round(op: Op, x: np.ndarray) -> np.ndarray:
     rounding = op.attrs.get("rounding", "half_away")
     if rounding == "half_away":
-        return round_half_away_exact(x)
+        return np_round_half_away(x)
     if rounding == "half_even":
         return np.rint(x)
     raise UnsupportedOpError(f"{op.where()} {op.kind}: unknown rounding {rounding!r} (expected one of "

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..errors import UnsupportedOpError
 from ..fixedpoint import activation_range_float, activation_range_quantized
-from ..graph import Graph, Op
-from .quant_ops import round_half_away_exact
+from ..graph import Graph, Op, QuantParams, Tensor
+from ..fixedpoint import np_round_half_away
 from .registry import kernel, out_like
 
 
@@ -37,7 +37,8 @@ def transpose(op: Op, graph: Graph, inputs: list) -> list:
     """out = np.transpose(x, perm); perm has one entry per input dimension."""
     x = inputs[0]
     perm = tuple(int(p) for p in op.attrs["perm"])
-    if sorted(p % max(x.ndim, 1) for p in perm) != list(range(x.ndim)):
+    in_range = all(-x.ndim <= p < x.ndim for p in perm)
+    if not in_range or sorted(p % x.ndim for p in perm) != list(range(x.ndim)):
         raise UnsupportedOpError(f"{op.where()} TRANSPOSE: perm {list(perm)} is not a permutation of the "
                                  f"{x.ndim} dimensions of the input")
     return [out_like(graph, op.outputs[0], np.transpose(x, perm))]
@@ -78,7 +79,7 @@ def strided_slice(op: Op, graph: Graph, inputs: list) -> list:
     return [out_like(graph, op.outputs[0], x[index])]
 
 
-_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "edge", "wrap": "wrap"}
+_PAD_MODES = ("constant", "reflect", "edge", "wrap")   # numpy.pad mode names
 
 
 @kernel("PAD")
@@ -109,7 +110,7 @@ def pad(op: Op, graph: Graph, inputs: list) -> list:
         value = np.asarray(op.attrs.get("value", 0)).astype(x.dtype)
         out = np.pad(x, pads, mode="constant", constant_values=value)
     else:
-        out = np.pad(x, pads, mode=_PAD_MODES[mode])
+        out = np.pad(x, pads, mode=mode)
     return [out_like(graph, op.outputs[0], out)]
 
 
@@ -126,7 +127,7 @@ def _nearest_source(out_size: int, in_size: int, align_corners: bool, half_pixel
         scale = np.float32(in_size) / np.float32(out_size)
     offset = np.float32(0.5 if half_pixel_centers else 0.0)
     pos = (np.arange(out_size, dtype=np.float32) + offset) * scale
-    src = round_half_away_exact(pos) if align_corners else np.floor(pos)
+    src = np_round_half_away(pos) if align_corners else np.floor(pos)
     src = np.minimum(src.astype(np.int64), in_size - 1)
     if half_pixel_centers:
         src = np.maximum(src, 0)
@@ -153,11 +154,12 @@ def concatenation(op: Op, graph: Graph, inputs: list) -> list:
     """Concatenate the inputs along `axis`, then apply the fused activation.
 
     Quantized: an input whose (scale, zero point) equal the output's is copied; one whose params differ
-    is requantized with TFLite's ConcatenationWithScaling recipe (`_concat_requantize`). Note TFLM itself
-    never requantizes: its int8/int16 CONCATENATION copies raw values whatever the params (the TFLite
-    int8 spec requires equal params, and converters emit them), so both agree on every valid TFLite model;
-    requantizing is what the op means for graphs from other sources. TFLM also rejects fused activations;
-    here they clamp the output (quantized: to CalculateActivationRangeQuantized's bounds).
+    is requantized with TFLite's ConcatenationWithScaling recipe (`_concat_requantize`). TFLM itself never
+    requantizes (its kernel is a copy): it refuses int8 inputs whose params differ from the output's
+    (Prepare fails), and for int16 it only asks for zero points of 0 and copies raw values even when the
+    scales differ. TFLite converters always give concatenation inputs the output's params, so this only
+    matters for other graphs, where requantizing is what the op means. TFLM also rejects fused
+    activations; here they clamp the output (quantized: to CalculateActivationRangeQuantized's bounds).
     """
     out_t = graph.tensors[op.outputs[0]]
     axis = _axis(op, int(op.attrs["axis"]), len(out_t.shape))
@@ -172,7 +174,8 @@ def concatenation(op: Op, graph: Graph, inputs: list) -> list:
     out = np.concatenate(parts, axis=axis)
     if activation != "NONE":
         if out_t.is_quantized:
-            lo, hi = activation_range_quantized(activation, out_t.quant.s, out_t.quant.zp, *out_t.dtype.limits())
+            q = out_t.quant
+            lo, hi = activation_range_quantized(activation, q.s, q.zp, *out_t.dtype.limits())
         elif out_t.dtype.is_float:
             lo, hi = activation_range_float(activation)
         else:
@@ -182,7 +185,7 @@ def concatenation(op: Op, graph: Graph, inputs: list) -> list:
     return [out_like(graph, op.outputs[0], out)]
 
 
-def _concat_requantize(op: Op, x: np.ndarray, in_q, out_t) -> np.ndarray:
+def _concat_requantize(op: Op, x: np.ndarray, in_q: QuantParams, out_t: Tensor) -> np.ndarray:
     """TFLite reference ConcatenationWithScaling, for any integer output type, all in float32:
     scale = in_scale * (1 / out_scale), bias = -in_zp * scale,
     q = clamp(round_half_away(x * scale + bias) + out_zp)."""
@@ -192,6 +195,6 @@ def _concat_requantize(op: Op, x: np.ndarray, in_q, out_t) -> np.ndarray:
     f32 = np.float32
     scale = f32(in_q.s) * (f32(1.0) / f32(out_t.quant.s))
     bias = f32(-in_q.zp) * scale
-    value = round_half_away_exact(x.astype(f32) * scale + bias).astype(np.int64) + out_t.quant.zp
+    value = np_round_half_away(x.astype(f32) * scale + bias).astype(np.int64) + out_t.quant.zp
     lo, hi = out_t.dtype.limits()
     return np.clip(value, lo, hi)
