@@ -36,24 +36,66 @@ def inspect(model: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("model", type=MODEL)
+@click.option("--board", "-b", default="host", show_default=True, help="Board to generate code for.")
+@click.option("--output", "-o", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory for the generated project (created if needed).")
+@click.option("--name", help="Library name and C symbol prefix (default: from the model file name).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--dump-tir", is_flag=True, help="Also print the loop nests (TIR) of every kernel.")
+@click.option("--memory", is_flag=True, help="Also print the arena layout over time.")
+def build(model: str, board: str, out_dir: str, name: str | None, as_json: bool, dump_tir: bool,
+          memory: bool) -> None:
+    """Generate a C library (and example program) for MODEL into a directory."""
+    from . import pipeline
+
+    result = pipeline.build(model, out_dir, name=name, board=board)
+    summary = result.summary()
+    code = pipeline.code_bytes(result)
+    if code is not None:
+        summary["code_bytes_host"] = code
+    if dump_tir:
+        from .tir.dump import dump_func
+        for step in result.steps:
+            if step.func is not None:
+                click.echo(dump_func(step.func) + "\n")
+    if memory:
+        click.echo(result.plan.timeline() + "\n")
+    if as_json:
+        click.echo(json.dumps(summary, indent=1))
+        return
+    click.echo(pipeline.format_summary(summary))
+
+
+@cli.command()
+@click.argument("model", type=MODEL)
 @click.option("--reference", is_flag=True, help="Run the numpy reference executor (bit-exact with TFLM).")
+@click.option("--board", "-b", help="Build for this board and run the generated code there (host: this machine).")
+@click.option("--build-dir", type=click.Path(file_okay=False),
+              help="Where to build for --board (default: a directory beside the output file).")
 @click.option("--input", "-i", "input_path", required=True, type=click.Path(dir_okay=False),
               help="Samples: X.npy (one input) or X.npz (one array per input name); first axis = samples.")
 @click.option("--output", "-o", "output_path", required=True, type=click.Path(dir_okay=False),
               help="Where to write the outputs: Y.npy, or Y.npz for several outputs.")
-def run(model: str, reference: bool, input_path: str, output_path: str) -> None:
+def run(model: str, reference: bool, board: str | None, build_dir: str | None, input_path: str,
+        output_path: str) -> None:
     """Run MODEL on every sample of the input file and write the outputs."""
     from . import importers, reference as ref
     from .arrays import load_samples, save_outputs
 
-    if not reference:
-        raise click.UsageError("choose where to run: --reference (boards come with `microgen build`)")
+    if reference == bool(board):
+        raise click.UsageError("choose where to run: --reference, or --board BOARD (e.g. --board host)")
     graph = importers.load(model)
     samples = load_samples(input_path, graph)
-    outputs = ref.run_samples(graph, samples)
-    save_outputs(output_path, graph, outputs)
     n = len(next(iter(samples.values())))
-    click.echo(f"ran {n} sample(s) of {graph.name} on the reference executor -> {output_path}", err=True)
+    if reference:
+        outputs = ref.run_samples(graph, samples)
+        where = "the reference executor"
+    else:
+        from . import pipeline
+        outputs = pipeline.run_on_board(model, board, samples, build_dir or output_path + ".build")
+        where = f"board {board}"
+    save_outputs(output_path, graph, outputs)
+    click.echo(f"ran {n} sample(s) of {graph.name} on {where} -> {output_path}", err=True)
 
 
 def main() -> None:

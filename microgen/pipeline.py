@@ -53,3 +53,51 @@ def build(model_path: str | os.PathLike, out_dir: str | os.PathLike, name: str |
     digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
     project = c_emitter.emit(graph, plan, steps, out_dir, name, board=board, source_hash=digest)
     return BuildResult(graph, plan, tuple(steps), project, time.perf_counter() - t0)
+
+
+def run_on_board(model_path: str | os.PathLike, board: str, samples: dict, build_dir: str | os.PathLike) -> dict:
+    """Build MODEL for `board`, run every sample there, return the outputs stacked per output name."""
+    from .device import host
+    from .errors import BoardError
+
+    if board != "host":
+        raise BoardError(f"unknown board {board!r}: today `run --board` takes 'host'")
+    result = build(model_path, build_dir, board=board)
+    exe = host.compile_project(build_dir, result.project.name)
+    return host.run_executable(exe, result.graph, samples)
+
+
+def code_bytes(result: BuildResult) -> int | None:
+    """Text bytes of the compiled library (host compiler, -Os), weights excluded; None without a compiler."""
+    import shutil
+    import subprocess
+
+    cc = shutil.which("gcc")
+    size = shutil.which("size")
+    if not cc or not size:
+        return None
+    src = result.project.source
+    obj = src.with_suffix(".o")
+    proc = subprocess.run([cc, "-std=c99", "-Os", "-c", str(src), "-o", str(obj), "-I", str(src.parent)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None
+    out = subprocess.run([size, "-A", str(obj)], capture_output=True, text=True).stdout
+    obj.unlink(missing_ok=True)
+    return sum(int(line.split()[1]) for line in out.splitlines()
+               if line.startswith(".text") and len(line.split()) > 1)
+
+
+def format_summary(s: dict) -> str:
+    from .textui import num
+
+    lines = [
+        f"built {s['name']} from {s['model']} into {s['out_dir']} in {s['build_seconds']:.2f} s",
+        f"  ops {s['ops']} ({s['kernels']} kernels), MACs {num(s['macs'])}",
+        f"  arena {num(s['arena_bytes'])} B (lower bound {num(s['arena_lower_bound'])} B; live-bytes peak in "
+        f"the model's own op order {num(s['tflm_order_peak'])} B)",
+        f"  constants (weights, biases, tables) {num(s['weight_bytes'])} B",
+    ]
+    if "code_bytes_host" in s:
+        lines.append(f"  code {num(s['code_bytes_host'])} B (host gcc -Os, .text)")
+    return "\n".join(lines)

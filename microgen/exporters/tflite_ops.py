@@ -253,15 +253,24 @@ def _unary(builtin: str, int8: int, int16: int) -> Callable:
 
 
 def _clip(op: Op, g: Graph, ctx) -> list[TflOp]:
+    """RELU / RELU6 / RELU_N1_TO_1. TFLM's RELU requantizes to the output params but its RELU6 clamps
+    the raw input values (it assumes equal params), so a quantized RELU6 / RELU_N1_TO_1 whose params
+    differ is written as QUANTIZE (the same requantization) followed by the clamp. TFLM has no
+    RELU_N1_TO_1 kernel: such a file is valid TFLite that TFLM refuses to load."""
     lo, hi = op.attrs.get("min"), op.attrs.get("max")
     key = (None if lo is None else float(lo), None if hi is None else float(hi))
     builtin = _CLIP_BUILTINS.get(key)
     if builtin is None:
         raise _fail(op, f"clip to [{lo}, {hi}] is none of RELU, RELU6, RELU_N1_TO_1")
-    x = g.tensors[op.inputs[0]]
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
     version = {"RELU": _version(x.dtype, 2, 3, 2 if x.dtype is DType.UINT8 else 1),
                "RELU6": _version(x.dtype, 2, 3), "RELU_N1_TO_1": 1}[builtin]
-    return [TflOp(builtin, list(op.inputs), list(op.outputs), None, version)]
+    pre, src = [], op.inputs[0]
+    if builtin != "RELU" and x.is_quantized and y.is_quantized and \
+            (x.quant.scale, x.quant.zero_point) != (y.quant.scale, y.quant.zero_point):
+        src = ctx.activation(f"{op.outputs[0]}/requantized", x.shape, y.dtype, y.quant)
+        pre = [TflOp("QUANTIZE", [op.inputs[0]], [src], None, 2 if y.dtype is DType.INT16 else 1)]
+    return pre + [TflOp(builtin, [src], list(op.outputs), None, version)]
 
 
 def _leaky_relu(op: Op, g: Graph, ctx) -> list[TflOp]:

@@ -218,9 +218,11 @@ def get_reciprocal(x: np.ndarray, x_integer_digits: int) -> tuple[np.ndarray, np
 
 # -- TFLM quantization_util helpers -------------------------------------------------------------------
 
-def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total_signed_bits: int = 31) -> int:
+def calculate_input_radius(input_integer_bits: int, input_left_shift: int,
+                           total_signed_bits: int = 31) -> int:
     """TFLM CalculateInputRadius: the largest |input| whose rescaled value cannot overflow (floor)."""
-    radius = ((1 << input_integer_bits) - 1) * 2.0 ** (total_signed_bits - input_integer_bits - input_left_shift)
+    exponent = total_signed_bits - input_integer_bits - input_left_shift
+    radius = ((1 << input_integer_bits) - 1) * 2.0 ** exponent
     return int(math.floor(radius))
 
 

@@ -11,6 +11,8 @@ Input and output share one shape; SOFTMAX works along `axis` (TFLite: the last o
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..errors import UnsupportedOpError
@@ -126,8 +128,8 @@ def hard_swish(op: Op, graph: Graph, inputs: list) -> list:
     if arithmetic == "float":
         dt = tout.dtype.np
         xf = x.astype(dt, copy=False)
-        return [out_like(graph, op.outputs[0], xf * np.minimum(dt.type(6), np.maximum(dt.type(0), xf + dt.type(3)))
-                         / dt.type(6))]
+        relu6 = np.minimum(dt.type(6), np.maximum(dt.type(0), xf + dt.type(3)))
+        return [out_like(graph, op.outputs[0], xf * relu6 / dt.type(6))]
     if arithmetic != "quantized" or tin.dtype.itemsize != 1 or tout.dtype.itemsize != 1:
         raise UnsupportedOpError(f"{op.where()} HARD_SWISH: only float and 8-bit quantized tensors are "
                                  f"supported (as in TFLite Micro), got {tin.describe()}")
@@ -284,20 +286,14 @@ def _softmax_int8(x: np.ndarray, s_in: float, beta: float, out_bits: int) -> np.
     return np.where(valid, np.clip(y, out_min, -out_min - 1), out_min)
 
 
-_EXP_LUT = None
-_RECIPROCAL_LUT = None
-
-
+@functools.lru_cache(maxsize=1)
 def _int16_softmax_luts() -> tuple[np.ndarray, np.ndarray]:
-    """TFLM's int16 softmax tables: exp on [-10, 0] and 1 / (1 + x) on [0, 1], both to [-1, 1]."""
-    global _EXP_LUT, _RECIPROCAL_LUT
-    if _EXP_LUT is None:
-        span = np.float32(65535)
-        _EXP_LUT = gl.lut_populate_int16(np.float32(10.0) / span, 32767, np.float32(2.0) / span, 0, gl.expf)
-        _RECIPROCAL_LUT = gl.lut_populate_int16(
-            np.float32(1.0) / span, -32768, np.float32(2.0) / span, 0,
-            lambda v: np.float32(1.0) / (np.float32(1.0) + v))
-    return _EXP_LUT, _RECIPROCAL_LUT
+    """TFLM's int16 softmax tables: exp on [-10, 0] and 1 / (1 + x) on [0, 1], both onto [-1, 1]."""
+    span = np.float32(65535)
+    exp_lut = gl.lut_populate_int16(np.float32(10.0) / span, 32767, np.float32(2.0) / span, 0, gl.expf)
+    reciprocal_lut = gl.lut_populate_int16(np.float32(1.0) / span, -32768, np.float32(2.0) / span, 0,
+                                           lambda v: np.float32(1.0) / (np.float32(1.0) + v))
+    return exp_lut, reciprocal_lut
 
 
 def _softmax_int16(x: np.ndarray, s_in: float, beta: float) -> np.ndarray:
@@ -315,6 +311,29 @@ def _softmax_int16(x: np.ndarray, s_in: float, beta: float) -> np.ndarray:
     right_shift = 31 - headroom_plus_one
     y = (exps * reciprocal + (np.int64(1) << (right_shift - 1))) >> right_shift
     return np.clip(y, 0, 32767)
+
+
+def _softmax_quantized(op: Op, x: np.ndarray, tin: Tensor, tout: Tensor, beta: float) -> np.ndarray:
+    """The TFLM quantized softmax for x with rows along the last axis, after softmax_common.cc's checks."""
+    s_in, zp_in = quant_of(op, tin, "input")
+    s_out, zp_out = quant_of(op, tout, "output")
+    types = (tin.dtype.value, tout.dtype.value)
+    if types == ("int8", "int8"):
+        if np.float32(s_out) != np.float32(1 / 256) or zp_out != -128:
+            raise _refuse(op, f"int8 softmax output must have scale 1/256 and zero point -128, got "
+                              f"{tout.describe()}")
+        return _softmax_int8(x, s_in, beta, 8)
+    if types == ("int8", "int16"):
+        if abs(s_out - 1 / 65536) > 1e-3 / 65536 or zp_out != -32768:
+            raise _refuse(op, f"int16 softmax output must have scale 1/65536 and zero point -32768, got "
+                              f"{tout.describe()}")
+        return _softmax_int8(x, s_in, beta, 16)
+    if types == ("int16", "int16"):
+        if zp_in != 0 or zp_out != 0 or abs(s_out - 1 / 32768) > 1e-3 / 32768:
+            raise _refuse(op, f"int16 softmax needs zero points 0 and output scale 1/32768, got "
+                              f"{tin.describe()} -> {tout.describe()}")
+        return _softmax_int16(x, s_in, beta)
+    raise _refuse(op, f"no quantized softmax from {tin.describe()} to {tout.describe()}")
 
 
 @kernel("SOFTMAX")
@@ -339,24 +358,7 @@ def softmax(op: Op, graph: Graph, inputs: list) -> list:
         e = np.exp((xf - xf.max(axis=-1, keepdims=True)) * dt.type(beta))
         y = e / e.sum(axis=-1, keepdims=True, dtype=dt)
     elif arithmetic == "quantized":
-        s_in, zp_in = quant_of(op, tin, "input")
-        s_out, zp_out = quant_of(op, tout, "output")
-        bits_in, bits_out = 8 * tin.dtype.itemsize, 8 * tout.dtype.itemsize
-        if bits_in == 8 and tin.dtype.limits()[0] < 0:
-            want = (np.float32(2.0 ** -bits_out), -(1 << (bits_out - 1)))
-            exact_scale = bits_out == 8
-            scale_ok = (np.float32(s_out) == want[0]) if exact_scale else abs(s_out - float(want[0])) <= 1e-3 * want[0]
-            if not (scale_ok and zp_out == want[1]) or tout.dtype.limits()[0] >= 0:
-                raise _refuse(op, f"int8 softmax output must be {tout.dtype.value} scale {float(want[0]):.6g} "
-                                  f"zero point {want[1]}, got {tout.describe()}")
-            y = _softmax_int8(x, s_in, beta, bits_out)
-        elif bits_in == 16 and bits_out == 16 and tin.dtype.limits()[0] < 0 and tout.dtype.limits()[0] < 0:
-            if zp_in != 0 or zp_out != 0 or abs(s_out - 1.0 / 32768) > 1e-3 / 32768:
-                raise _refuse(op, f"int16 softmax needs zero points 0 and output scale 1/32768, got "
-                                  f"{tin.describe()} -> {tout.describe()}")
-            y = _softmax_int16(x, s_in, beta)
-        else:
-            raise _refuse(op, f"quantized softmax {tin.describe()} -> {tout.describe()}")
+        y = _softmax_quantized(op, x, tin, tout, beta)
     else:
         raise UnsupportedOpError(f"{op.where()} SOFTMAX: plain integer tensors are not supported")
     return [out_like(graph, op.outputs[0], np.moveaxis(y, -1, axis).reshape(tout.shape))]

@@ -300,14 +300,17 @@ def transpose_conv(op: Op, graph: Graph, inputs: list) -> list:
     contrib = []
     for g in range(groups):
         wg = wo[g * og:(g + 1) * og].transpose(3, 1, 2, 0).reshape(cg, kh * kw * og)
-        contrib.append(ctx.dot(xo[..., g * cg:(g + 1) * cg].reshape(-1, cg), wg).reshape(n, h, wd, kh, kw, og))
+        xg = xo[..., g * cg:(g + 1) * cg].reshape(-1, cg)
+        contrib.append(ctx.dot(xg, wg).reshape(n, h, wd, kh, kw, og))
     taps = contrib[0] if groups == 1 else np.concatenate(contrib, axis=5)
     full_h = max((h - 1) * sh + (kh - 1) * dh + 1, top + oh)
     full_w = max((wd - 1) * sw + (kw - 1) * dw + 1, left + ow)
     full = np.zeros((n, full_h, full_w, cout), dtype=taps.dtype)
     for i in range(kh):
         for j in range(kw):
-            full[:, i * dh:i * dh + (h - 1) * sh + 1:sh, j * dw:j * dw + (wd - 1) * sw + 1:sw] += taps[:, :, :, i, j]
+            rows = slice(i * dh, i * dh + (h - 1) * sh + 1, sh)
+            cols = slice(j * dw, j * dw + (wd - 1) * sw + 1, sw)
+            full[:, rows, cols] += taps[:, :, :, i, j]
     acc = full[:, top:top + oh, left:left + ow]
     y = _finish(ctx, acc, bias, wide=_wide(x_t, bias, by_bias=False))
     return [out_like(graph, op.outputs[0], y)]
@@ -336,6 +339,9 @@ def batch_matmul(op: Op, graph: Graph, inputs: list) -> list:
     a, b = inputs
     a_t, b_t, out_t = _tensors(op, graph)
     ctx = _Ctx(op, graph, a_t, b_t, out_t)
+    if b_t.quant is not None and b_t.quant.per_channel and b_t.quant.axis != b.ndim - 1:
+        raise UnsupportedOpError(f"{op.where()} BATCH_MATMUL: operand b {b_t.describe()} is quantized along "
+                                 f"axis {b_t.quant.axis}; only per-column (last axis) params are supported")
     acc = ctx.dot(ctx.activation(a), ctx.weights(b))
     y = _finish(ctx, acc, None, wide=a_t.dtype.itemsize >= 2)
     return [out_like(graph, op.outputs[0], y)]

@@ -81,6 +81,10 @@ class CPrinter:
                 suffix = _MINMAX_SUFFIX.get(e.dtype, "i32")
                 return f"mg_{e.op}_{suffix}({self.expr(e.a)}, {self.expr(e.b)})", 15
             prec = _PREC[e.op]
+            if e.op in ("+", "-") and isinstance(e.b, IntImm) and e.b.value < 0 and e.b.value != -(1 << 31):
+                # x + -5 prints as x - 5
+                flipped = BinOp("-" if e.op == "+" else "+", e.a, IntImm(-e.b.value, e.b.dtype), e.dtype)
+                return self._expr(flipped)
             left = self._paren(*self._expr(e.a), prec)
             # Right operand needs parentheses at equal precedence too (a - (b - c)).
             right = self._paren(*self._expr(e.b), prec + 1)

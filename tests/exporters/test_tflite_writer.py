@@ -61,6 +61,17 @@ def _norm(value):
     return value
 
 
+def _attrs(op: Op, graph: Graph) -> dict:
+    """An op's attributes, with SLICE bounds as the indices they select (x[5:0:-2] == x[5:-7:-2])."""
+    attrs = {k: _norm(v) for k, v in op.attrs.items()}
+    if op.kind == "SLICE":
+        shape = graph.tensors[op.inputs[0]].shape
+        picks = [tuple(range(n)[slice(b, e, s)]) for n, b, e, s in
+                 zip(shape, attrs.pop("begin"), attrs.pop("end"), attrs.pop("strides"))]
+        attrs["picks"] = tuple(picks + [tuple(range(n)) for n in shape[len(picks):]])
+    return attrs
+
+
 def assert_same_graph(a: Graph, b: Graph) -> None:
     """Same ops (kind, operands, attributes), graph inputs/outputs and, for every tensor an op or the
     graph uses, the same shape, dtype, quantization params and constant data."""
@@ -68,7 +79,7 @@ def assert_same_graph(a: Graph, b: Graph) -> None:
     assert [op.kind for op in a.ops] == [op.kind for op in b.ops]
     for x, y in zip(a.ops, b.ops):
         assert (x.inputs, x.outputs) == (y.inputs, y.outputs), x.where()
-        assert {k: _norm(v) for k, v in x.attrs.items()} == {k: _norm(v) for k, v in y.attrs.items()}, x.where()
+        assert _attrs(x, a) == _attrs(y, b), x.where()
     used = set(a.inputs) | set(a.outputs) | {n for op in a.ops for n in op.inputs + op.outputs if n}
     for name in sorted(used):
         ta, tb = a.tensors[name], b.tensors[name]
@@ -191,7 +202,10 @@ def test_corpus_model_round_trip(rel, tmp_path):
 
 
 # -- lowerings without a one-to-one TFLite op --------------------------------------------------------
-Q = QuantParams.per_tensor
+def Q(scale: float, zero_point: int) -> QuantParams:
+    """Per-tensor params with a float32 scale: a .tflite file stores float32 scales, and the requantizing
+    kernels derive their multipliers from the stored value."""
+    return QuantParams.per_tensor(float(np.float32(scale)), zero_point)
 
 
 def _graph(name: str, tensors: list[Tensor], ops: list[tuple], inputs, outputs) -> Graph:
@@ -255,7 +269,7 @@ def test_shape_and_elementwise_lowerings_run_in_tflm(tmp_path):
         t("x", (1, 6, 8, 4)), t("sl", (3, 3, 4)), t("sp_a", (1, 6, 8, 1)), t("sp_b", (1, 6, 8, 3)),
         t("h_a", (1, 3, 8, 4)), t("h_b", (1, 3, 8, 4)), t("cat", (1, 6, 8, 4)), t("padv2", (1, 9, 9, 4)),
         t("pad", (1, 6, 10, 4)), t("tr", (1, 4, 6, 8)), t("mean", (1, 1, 1, 4), q2), t("resize", (1, 12, 16, 4)),
-        t("add", (1, 6, 8, 4), q2), t("mul", (1, 6, 8, 4), Q(0.01, 0)), t("relu6", (1, 6, 8, 4), Q(6 / 255, -128)),
+        t("add", (1, 6, 8, 4), q2), t("mul", (1, 6, 8, 4), Q(0.01, 0)), t("relu6", (1, 6, 8, 4)), t("relu", (1, 6, 8, 4), Q(0.04, -128)),
         t("logistic", (1, 6, 8, 4), Q(1 / 256, -128)), t("tanh", (1, 6, 8, 4), Q(1 / 128, 0)),
         t("leaky", (1, 6, 8, 4), q2), t("hswish", (1, 6, 8, 4), q2), t("requant", (1, 6, 8, 4), q2),
         t("deq", (1, 6, 8, 4), None, DType.FLOAT32), t("flat", (1, 192)), t("soft", (1, 192), Q(1 / 256, -128)),
@@ -274,6 +288,7 @@ def test_shape_and_elementwise_lowerings_run_in_tflm(tmp_path):
         ("ADD", ("x", "k"), ("add",), {}),
         ("MUL", ("x", "cat"), ("mul",), {}),
         ("CLIP", ("x",), ("relu6",), dict(min=0.0, max=6.0)),
+        ("CLIP", ("x",), ("relu",), dict(min=0.0, max=None)),  # TFLM's RELU requantizes itself
         ("LOGISTIC", ("x",), ("logistic",), {}),
         ("TANH", ("x",), ("tanh",), {}),
         ("LEAKY_RELU", ("x",), ("leaky",), dict(alpha=0.25)),
@@ -283,7 +298,7 @@ def test_shape_and_elementwise_lowerings_run_in_tflm(tmp_path):
         ("RESHAPE", ("x",), ("flat",), {}),
         ("SOFTMAX", ("flat",), ("soft",), dict(beta=1.0)),
     ]
-    outputs = ["sl", "h_b", "cat", "padv2", "pad", "tr", "mean", "resize", "add", "mul", "relu6", "logistic",
+    outputs = ["sl", "h_b", "cat", "padv2", "pad", "tr", "mean", "resize", "add", "mul", "relu6", "relu", "logistic",
                "tanh", "leaky", "hswish", "requant", "deq", "soft"]
     graph = _graph("zoo", tensors, ops, ["x"], outputs)
     back = _check_against_reference(graph, tmp_path)
@@ -291,7 +306,17 @@ def test_shape_and_elementwise_lowerings_run_in_tflm(tmp_path):
     model = tflite.Model.GetRootAsModel((tmp_path / "zoo.tflite").read_bytes(), 0)
     names = {model.OperatorCodes(i).BuiltinCode() for i in range(model.OperatorCodesLength())}
     B = tflite.BuiltinOperator
-    assert {B.STRIDED_SLICE, B.SPLIT, B.SPLIT_V, B.PAD, B.PADV2, B.RELU6} <= names
+    assert {B.STRIDED_SLICE, B.SPLIT, B.SPLIT_V, B.PAD, B.PADV2, B.RELU6, B.RELU} <= names
+
+
+def test_relu6_with_other_output_params_requantizes_first(tmp_path):
+    """TFLM's RELU6 clamps raw input values; the IR's CLIP requantizes to the output params first."""
+    tensors = [Tensor("x", (1, 64), DType.INT8, Q(0.05, -3)), Tensor("y", (1, 64), DType.INT8, Q(6 / 255, -128)),
+               Tensor("z", (1, 64), DType.INT8, Q(0.01, 7))]
+    graph = _graph("relu6", tensors, [("CLIP", ("x",), ("y",), dict(min=0.0, max=6.0)),
+                                      ("CLIP", ("x",), ("z",), dict(min=0.0, max=6.0))], ["x"], ["y", "z"])
+    back = _check_against_reference(graph, tmp_path)
+    assert [op.kind for op in back.ops] == ["QUANTIZE", "CLIP", "QUANTIZE", "CLIP"]
 
 
 def test_unequal_slice_output_shape_gets_a_reshape(tmp_path):

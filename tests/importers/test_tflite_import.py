@@ -354,12 +354,16 @@ def test_strided_slice_1d(begin, end, strides, bmask, emask, shrink, offset, wan
     b, e, s, sizes = geometry.strided_slice((10,), begin, end, strides, bmask, emask, shrink, offset)
     got = _apply_slice(np.arange(10), b, e, s)
     assert got.tolist() == want and sizes == [len(want)]
+    if len(want) > 1:  # canonical bounds: the first index, one step past the last one
+        past = want[-1] + (1 if strides[0] > 0 else -1)
+        assert (b[0], e[0], s[0]) == (want[0], None if past == -1 else past, strides[0])
 
 
 def test_strided_slice_pads_missing_leading_axes():
     x = np.arange(2 * 3 * 4).reshape(2, 3, 4)
     b, e, s, sizes = geometry.strided_slice(x.shape, [1, 0], [3, 4], [1, 3], 0, 0, 1, False)
     assert sizes == [2, 1, 2]
+    assert (b, e, s) == ([0, 1, 0], [2, 2, 4], [1, 1, 3])  # canonical: first index, one step past the last
     np.testing.assert_array_equal(_apply_slice(x, b, e, s).reshape(2, 2), x[:, 1, ::3])
 
 

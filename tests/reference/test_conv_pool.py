@@ -21,7 +21,7 @@ from microgen.graph import DType, Graph, Op, QuantParams, Tensor, verify
 from microgen.graph.ops import with_defaults
 from microgen.reference.conv import _int_matmul
 from microgen.reference.registry import KERNELS
-from microgen.testing.corpus import model_path, require_model, seeded_inputs
+from microgen.testing.corpus import require_model, seeded_inputs
 from microgen.testing.oracles import tflm_run
 
 N_SAMPLES = 20
@@ -100,7 +100,8 @@ def loop_conv(xo, wo, stride, dil, top_left, out_hw, groups=1):
                             iy = oy * stride[0] - top_left[0] + ky * dil[0]
                             ix = ox * stride[1] - top_left[1] + kx * dil[1]
                             if 0 <= iy < h and 0 <= ix < w_:
-                                acc[n, oy, ox, co] += np.dot(xo[n, iy, ix, g * cg:(g + 1) * cg], wo[co, ky, kx])
+                                xs = xo[n, iy, ix, g * cg:(g + 1) * cg]
+                                acc[n, oy, ox, co] += np.dot(xs, wo[co, ky, kx])
     return acc
 
 
@@ -145,7 +146,8 @@ def test_conv2d_int8_matches_loops(groups, stride, dil, pads, act, per_channel):
     ow = (6 + pads[1] + pads[3] - (dil[1] + 1)) // stride[1] + 1
     got = run_op("CONV_2D", [(x, in_q)], [(w, wq), (bias, None)], ((2, oh, ow, cout), "int8", out_q),
                  dict(strides=stride, dilations=dil, pads=pads, activation=act))
-    acc = loop_conv(x.astype(np.int64) + 3, w.astype(np.int64), stride, dil, pads[:2], (oh, ow), groups) + bias
+    acc = loop_conv(x.astype(np.int64) + 3, w.astype(np.int64), stride, dil, pads[:2], (oh, ow), groups)
+    acc += bias
     lo, hi = activation_range_quantized(act, 0.11, 7, -128, 127)
     want = requant(acc, multipliers(0.05, np.broadcast_to(w_scales, cout), 0.11), 7, lo, hi)
     np.testing.assert_array_equal(got, want)
@@ -216,7 +218,8 @@ def test_float_conv_and_transpose_conv_match_loops():
     b = rng.normal(size=6).astype(F32)
     got = run_op("CONV_2D", [(x, None)], [(w, None), (b, None)], ((1, 3, 3, 6), "float32", None),
                  dict(strides=(2, 2), pads=(1, 1, 0, 0), activation="RELU6"))
-    want = np.clip(loop_conv(x.astype(np.float64), w.astype(np.float64), (2, 2), (1, 1), (1, 1), (3, 3), 2) + b, 0, 6)
+    want = loop_conv(x.astype(np.float64), w.astype(np.float64), (2, 2), (1, 1), (1, 1), (3, 3), groups=2)
+    want = np.clip(want + b, 0, 6)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     wt = rng.normal(size=(2, 2, 3, 4)).astype(F32)
     got = run_op("TRANSPOSE_CONV", [(x, None)], [(wt, None)], ((1, 12, 13, 2), "float32", None),
@@ -249,8 +252,8 @@ def test_fully_connected_int8_flattens_rows(per_channel):
     bias = rng.integers(-2000, 2000, size=5).astype(np.int32)
     w_scales = rng.uniform(0.001, 0.01, size=5) if per_channel else [0.0063]
     wq = pc(w_scales, 0) if per_channel else pt(w_scales[0])
-    got = run_op("FULLY_CONNECTED", [(x, pt(0.047, 12))], [(w, wq), (bias, None)], ((2, 3, 5), "int8", pt(0.09, -20)),
-                 dict(activation="RELU"))
+    got = run_op("FULLY_CONNECTED", [(x, pt(0.047, 12))], [(w, wq), (bias, None)],
+                 ((2, 3, 5), "int8", pt(0.09, -20)), dict(activation="RELU"))
     acc = (x.reshape(-1, 8).astype(np.int64) - 12) @ w.T.astype(np.int64) + bias
     mults = multipliers(0.047, np.broadcast_to(w_scales, 5), 0.09)
     lo, hi = activation_range_quantized("RELU", 0.09, -20, -128, 127)
@@ -327,8 +330,8 @@ def test_batch_matmul_quantized_tflm(dtype):
 
 def test_unknown_rounding_is_reported():
     x = np.zeros((1, 4), np.int8)
-    with pytest.raises(UnsupportedOpError, match=r"FULLY_CONNECTED: unknown rounding 'banker' \(expected 'tflm' "
-                                                 r"or 'onnx'\)"):
+    with pytest.raises(UnsupportedOpError,
+                       match=r"FULLY_CONNECTED: unknown rounding 'banker' \(expected 'tflm' or 'onnx'\)"):
         run_op("FULLY_CONNECTED", [(x, pt(0.1))], [(np.ones((2, 4), np.int8), pt(0.1))],
                ((1, 2), "int8", pt(0.1)), dict(rounding="banker"))
 
@@ -342,10 +345,11 @@ def test_average_pool_int8_rounds_half_away_from_zero():
                  dict(kernel=(2, 2), strides=(2, 2), pads=(0, 0, 0, 1)))
     np.testing.assert_array_equal(got.ravel(), [2, -2, 2])  # 6/4=1.5->2, -6/4=-1.5->-2, 3/2=1.5->2
     y = np.array([5, -5, 3, -3, 7, 1], np.int8).reshape(1, 1, 6, 1)
-    got = run_op("AVERAGE_POOL", [(y, None)], [], ((1, 1, 3, 1), "int8", None), dict(kernel=(1, 2), strides=(1, 2)))
+    pairs = dict(kernel=(1, 2), strides=(1, 2))
+    got = run_op("AVERAGE_POOL", [(y, None)], [], ((1, 1, 3, 1), "int8", None), pairs)
     np.testing.assert_array_equal(got.ravel(), [0, 0, 4])
     z = np.array([3, 2, -3, -2], np.int8).reshape(1, 1, 4, 1)
-    got = run_op("AVERAGE_POOL", [(z, None)], [], ((1, 1, 2, 1), "int8", None), dict(kernel=(1, 2), strides=(1, 2)))
+    got = run_op("AVERAGE_POOL", [(z, None)], [], ((1, 1, 2, 1), "int8", None), pairs)
     np.testing.assert_array_equal(got.ravel(), [3, -3])  # 2.5 -> 3, -2.5 -> -3
 
 
@@ -386,8 +390,10 @@ def test_pools_nd_match_loops(nd):
     got = run_op("AVERAGE_POOL", [(x, q)], [], ((2,) + out_sp + (3,), "int8", q), attrs)
     np.testing.assert_array_equal(got, loop_pool(x, kernel, strides, dil, pads, out_sp, tflm_int_avg))
     # count_include_pad: padded cells hold the zero point (real 0) and count.
-    got = run_op("AVERAGE_POOL", [(x, q)], [], ((2,) + out_sp + (3,), "int8", q), dict(attrs, count_include_pad=True))
-    np.testing.assert_array_equal(got, loop_pool(x, kernel, strides, dil, pads, out_sp, tflm_int_avg, fill=-4))
+    got = run_op("AVERAGE_POOL", [(x, q)], [], ((2,) + out_sp + (3,), "int8", q),
+                 dict(attrs, count_include_pad=True))
+    want = loop_pool(x, kernel, strides, dil, pads, out_sp, tflm_int_avg, fill=-4)
+    np.testing.assert_array_equal(got, want)
     xf = rng.normal(size=x.shape).astype(F32)
     got = run_op("AVERAGE_POOL", [(xf, None)], [], ((2,) + out_sp + (3,), "float32", None), attrs)
     np.testing.assert_allclose(got, loop_pool(xf, kernel, strides, dil, pads, out_sp, lambda c: c.mean(0)),
@@ -400,9 +406,11 @@ def test_pool_fused_activation_and_param_mismatch():
     got = run_op("MAX_POOL", [(x, q)], [], ((1, 1, 3, 1), "int8", q),
                  dict(kernel=(1, 2), strides=(1, 2), activation="RELU6"))
     np.testing.assert_array_equal(got.ravel(), [-28, 50, 92])
-    with pytest.raises(UnsupportedOpError, match=r'op #0 "t" AVERAGE_POOL: input and output quantization differ '
-                                                 r'\(int8\[1x1x6x1\] s=0.05 zp=-28 -> int8\[1x1x3x1\] s=0.05 zp=0\)'):
-        run_op("AVERAGE_POOL", [(x, q)], [], ((1, 1, 3, 1), "int8", pt(0.05, 0)), dict(kernel=(1, 2), strides=(1, 2)))
+    msg = (r'op #0 "t" AVERAGE_POOL: input and output quantization differ '
+           r'\(int8\[1x1x6x1\] s=0.05 zp=-28 -> int8\[1x1x3x1\] s=0.05 zp=0\)')
+    with pytest.raises(UnsupportedOpError, match=msg):
+        run_op("AVERAGE_POOL", [(x, q)], [], ((1, 1, 3, 1), "int8", pt(0.05, 0)),
+               dict(kernel=(1, 2), strides=(1, 2)))
 
 
 def test_mean_equal_params_still_requantizes():
@@ -449,13 +457,17 @@ def test_onnx_qlinearconv_node_test():
     """uint8 activations, uint8 weights with zero point 255."""
     d = _onnx_case("test_qlinearconv")
     x, w = d["input_0"].transpose(0, 2, 3, 1), d["input_3"].transpose(0, 2, 3, 1)
-    got = run_op("CONV_2D", [(x, pt(d["input_1"], d["input_2"]))], [(w, pt(d["input_4"][0], d["input_5"][0]))],
+    wq = pt(d["input_4"][0], d["input_5"][0])
+    got = run_op("CONV_2D", [(x, pt(d["input_1"], d["input_2"]))], [(w, wq)],
                  (x.shape, "uint8", pt(d["input_6"], d["input_7"])), dict(rounding="onnx"))
     np.testing.assert_array_equal(got, d["output_0"].transpose(0, 2, 3, 1))
 
 
-@pytest.mark.parametrize("case", [f"test_qlinearmatmul_{n}D_{t}_{f}" for n in (2, 3) for t in ("int8", "uint8")
-                                  for f in ("float16", "float32")])
+QLINEARMATMUL = [f"test_qlinearmatmul_{n}D_{t}_{f}" for n in (2, 3) for t in ("int8", "uint8")
+                 for f in ("float16", "float32")]
+
+
+@pytest.mark.parametrize("case", QLINEARMATMUL)
 def test_onnx_qlinearmatmul_node_tests(case):
     d = _onnx_case(case)
     got = run_op("BATCH_MATMUL", [(d["input_0"], pt(d["input_1"][0], d["input_2"][0])),
@@ -463,6 +475,9 @@ def test_onnx_qlinearmatmul_node_tests(case):
                  (d["output_0"].shape, d["output_0"].dtype.name, pt(d["input_6"][0], d["input_7"][0])),
                  dict(rounding="onnx"))
     np.testing.assert_array_equal(got, d["output_0"])
+
+
+QLINEARCONV_INPUTS = ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"]
 
 
 def _onnx_reference(node, inputs):
@@ -487,10 +502,11 @@ def test_onnx_qlinearconv_per_channel_matches_onnx_reference(dtype, groups):
     bias = rng.integers(-5000, 5000, size=cout).astype(np.int32)
     x_s, x_zp, y_s, y_zp = F32(0.031), dtype(7), F32(0.045), dtype(120 if dtype == np.uint8 else -3)
     attrs = dict(strides=(2, 1), dilations=(1, 2), pads=(1, 0, 2, 1), group=groups)
-    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"], **attrs)
+    node = helper.make_node("QLinearConv", QLINEARCONV_INPUTS, ["y"], **attrs)
     want = _onnx_reference(node, dict(x=x, xs=x_s, xz=x_zp, w=w, ws=w_s, wz=w_zp, ys=y_s, yz=y_zp, b=bias))
     wq = QuantParams(tuple(float(s) for s in w_s), tuple(int(z) for z in w_zp), 0)
-    got = run_op("CONV_2D", [(x.transpose(0, 2, 3, 1), pt(x_s, x_zp))], [(w.transpose(0, 2, 3, 1), wq), (bias, None)],
+    got = run_op("CONV_2D", [(x.transpose(0, 2, 3, 1), pt(x_s, x_zp))],
+                 [(w.transpose(0, 2, 3, 1), wq), (bias, None)],
                  (want.transpose(0, 2, 3, 1).shape, np.dtype(dtype).name, pt(y_s, y_zp)),
                  dict(strides=(2, 1), dilations=(1, 2), pads=(1, 0, 2, 1), rounding="onnx"))
     np.testing.assert_array_equal(got, want.transpose(0, 2, 3, 1))
@@ -504,13 +520,31 @@ def test_onnx_multiplier_is_computed_in_float32():
     x = np.full((1, 1, 2, 2), 3, np.int8)
     w = np.ones((1, 1, 1, 1), np.int8)
     bias = np.array([1801165], np.int32)
-    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"])
+    node = helper.make_node("QLinearConv", QLINEARCONV_INPUTS, ["y"])
     want = _onnx_reference(node, dict(x=x, xs=x_s, xz=np.int8(3), w=w, ws=w_s, wz=np.int8(0), ys=y_s,
                                       yz=np.int8(-10), b=bias))
     assert (want == 79).all()
     got = run_op("CONV_2D", [(x.transpose(0, 2, 3, 1), pt(x_s, 3))], [(w, pt(w_s)), (bias, None)],
                  ((1, 2, 2, 1), "int8", pt(y_s, -10)), dict(rounding="onnx"))
     np.testing.assert_array_equal(got, want.transpose(0, 2, 3, 1))
+
+
+def test_onnx_qlinearmatmul_per_column_b_matches_onnx_reference():
+    helper = pytest.importorskip("onnx.helper")
+    rng = np.random.default_rng(12)
+    a, b = rand_int(rng, (2, 3, 5), np.uint8), rand_int(rng, (5, 4), np.uint8)
+    b_s, b_zp = rng.uniform(0.01, 0.05, size=4).astype(F32), rand_int(rng, (4,), np.uint8, 100, 150)
+    node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])
+    want = _onnx_reference(node, dict(a=a, **{"as": F32(0.02)}, az=np.uint8(120), b=b, bs=b_s, bz=b_zp,
+                                      ys=F32(0.3), yz=np.uint8(130)))
+    bq = QuantParams(tuple(float(s) for s in b_s), tuple(int(z) for z in b_zp), 1)
+    got = run_op("BATCH_MATMUL", [(a, pt(0.02, 120)), (b, bq)], [], (want.shape, "uint8", pt(0.3, 130)),
+                 dict(rounding="onnx"))
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(UnsupportedOpError, match=r"BATCH_MATMUL: operand b uint8\[5x4\] per-axis\(5, axis=0\) is "
+                                                 r"quantized along axis 0; only per-column"):
+        run_op("BATCH_MATMUL", [(a, pt(0.02, 120)), (b, QuantParams((0.1,) * 5, (0,) * 5, 0))], [],
+               (want.shape, "uint8", pt(0.3, 130)), dict(rounding="onnx"))
 
 
 @pytest.mark.parametrize("kind,cip,ceil,dil", [("AveragePool", 0, 0, None), ("AveragePool", 1, 1, (2, 1)),
@@ -545,8 +579,8 @@ INT_MODELS = [
     "extra/transpose_conv_upsample_int8.tflite",
     "digits/digits_cnn_int8_tfliteconv.tflite", "digits/digits_mlp_int8_tfliteconv.tflite",
 ]
-FLOAT_MODELS = ["mlperf_tiny/ad01_fp32.tflite", "tflm/hello_world_float.tflite", "digits/digits_cnn_float.tflite",
-                "digits/digits_mlp_float.tflite"]
+FLOAT_MODELS = ["mlperf_tiny/ad01_fp32.tflite", "tflm/hello_world_float.tflite",
+                "digits/digits_cnn_float.tflite", "digits/digits_mlp_float.tflite"]
 SLOW_MODELS = ["mlperf_tiny/vww_96_int8.tflite", "mlperf_tiny/pretrainedResnet_quant.tflite",
                "mlperf_tiny/vww_96_float.tflite", "mlperf_tiny/pretrainedResnet.tflite"]
 

@@ -348,7 +348,7 @@ def test_softmax_int8_uniform_rows_and_axis():
      'op #0 "op" HARD_SWISH: only float and 8-bit quantized tensors are supported (as in TFLite Micro), got '
      'int16[2] s=0.001 zp=0'),
     ("SOFTMAX", [T("x", (2,), "int8", 0.1)], T("y", (2,), "int8", 1 / 255, -128), {},
-     'op #0 "op" SOFTMAX: int8 softmax output must be int8 scale 0.00390625 zero point -128, got int8[2] '
+     'op #0 "op" SOFTMAX: int8 softmax output must have scale 1/256 and zero point -128, got int8[2] '
      's=0.00392157 zp=-128 (TFLite Micro refuses this quantization)'),
 ])
 def test_refusals_name_the_op_and_the_reason(kind, ins, out, attrs, message):

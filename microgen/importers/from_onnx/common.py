@@ -252,6 +252,25 @@ def following_activation(ctx: Ctx, out: str) -> tuple[str, Node | None]:
     return (act, cons[0]) if act else ("NONE", None)
 
 
+def following_bias(ctx: Ctx, out: str, n: int, rank: int, axis: int) -> tuple[np.ndarray | None, Node | None]:
+    """A constant Add that is the only consumer of float value `out` (rank `rank`) and adds one value
+    per index of `axis` (size n) -- a bias the producing conv/FC can take. Returns ([n] bias, node)."""
+    if out in ctx.graph_outputs:
+        return None, None
+    cons = ctx.info.consumers.get(out, [])
+    if len(cons) != 1 or cons[0].op_type != "Add" or cons[0].domain or len(cons[0].inputs) != 2:
+        return None, None
+    add = cons[0]
+    other = add.input(1) if add.input(0) == out else add.input(0)
+    v = ctx.values.get(other)
+    if other == out or v is None or v.const is None or v.rank > rank or not v.dtype.is_float:
+        return None, None
+    full = (1,) * (rank - v.rank) + v.shape
+    if any(d != 1 for i, d in enumerate(full) if i != axis) or full[axis] not in (1, n):
+        return None, None
+    return np.broadcast_to(v.const.reshape(-1), (n,)).copy(), add
+
+
 def fused_output(ctx: Ctx, node: Node, fuse: bool = True) -> tuple[str, str]:
     """(output ONNX name, activation) for an op that can absorb a following Relu/Clip."""
     out = node.outputs[0]

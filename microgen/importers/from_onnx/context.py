@@ -21,7 +21,9 @@ from ...errors import UnsupportedOpError
 from ...graph import DType, Graph, Op, QuantParams, Tensor
 from ...graph.ops import with_defaults
 from . import layout as L
+from .layout import contiguous as _c
 from .parse import ModelInfo, Node
+
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Value:
     const: np.ndarray | None = None
     quant: QuantParams | None = None          # of integer values; axis in ONNX dims
     dq_of: QSource | None = None              # lazily dequantized integer value
+    dq_node: Node | None = None               # the DequantizeLinear (names the DEQUANTIZE op)
     variants: dict[tuple[int, ...], str] = field(default_factory=dict)
     extra: dict[Any, str] = field(default_factory=dict)   # other cached IR forms
     used: bool = False
@@ -83,7 +86,7 @@ class Ctx:
         return v
 
     def define_const(self, name: str, data: np.ndarray, quant: QuantParams | None = None) -> Value:
-        data = np.ascontiguousarray(data)
+        data = _c(data)
         return self.define(name, data.shape, DType.from_numpy(data.dtype), const=data, quant=quant)
 
     def alias(self, dst: str, src: str) -> None:
@@ -132,7 +135,7 @@ class Ctx:
         return self._add_tensor(Tensor(self.fresh(base), tuple(int(d) for d in shape), dtype, quant))
 
     def const_tensor(self, base: str, data: np.ndarray, quant: QuantParams | None = None) -> str:
-        data = np.ascontiguousarray(data)
+        data = _c(data)
         return self._add_tensor(Tensor(self.fresh(base), tuple(data.shape), DType.from_numpy(data.dtype),
                                        quant, data))
 
@@ -174,7 +177,7 @@ class Ctx:
             return v.variants[perm]
         if v.const is not None:
             ir = self._add_tensor(Tensor(self._variant_name(v, perm), L.apply(v.shape, perm), v.dtype,
-                                         quant_in(v.quant, perm), np.ascontiguousarray(v.const.transpose(perm))))
+                                         quant_in(v.quant, perm), _c(v.const.transpose(perm))))
             v.variants[perm] = ir
             return ir
         if not v.variants:
@@ -201,11 +204,15 @@ class Ctx:
         """Emit the DEQUANTIZE of a lazy DequantizeLinear output, in its source's first layout."""
         src_layouts = self.layouts(v.dq_of.name)
         perm = src_layouts[0] if src_layouts else L.identity(v.rank)
-        src = self.get_q(v.dq_of, perm)
-        out = self._variant_name(v, perm)
-        self._add_tensor(Tensor(out, L.apply(v.shape, perm), v.dtype))
-        v.variants[perm] = out
-        self.emit("DEQUANTIZE", [src], [out])
+        consumer, self.node = self.node, v.dq_node or self.node
+        try:
+            src = self.get_q(v.dq_of, perm)
+            out = self._variant_name(v, perm)
+            self._add_tensor(Tensor(out, L.apply(v.shape, perm), v.dtype))
+            v.variants[perm] = out
+            self.emit("DEQUANTIZE", [src], [out])
+        finally:
+            self.node = consumer
 
     def get_broadcast(self, name: str, rank: int, perm: tuple[int, ...]) -> str:
         """Value `name` for an elementwise op of output rank `rank` computed in layout `perm`: lower
@@ -240,7 +247,7 @@ class Ctx:
         if key in v.extra:
             return v.extra[key]
         if v.const is not None:
-            data = np.ascontiguousarray(v.const.reshape((1,) * lead + v.shape).transpose(perm))
+            data = _c(v.const.reshape((1,) * lead + v.shape).transpose(perm))
             name = self._variant_name(v, perm) if lead == 0 else self.fresh(f"{qs.name}__q")
             ir = self._add_tensor(Tensor(name, data.shape, v.dtype, quant_in(qs.quant, perm, lead), data))
         elif v.quant == qs.quant and lead == 0:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
+
 
 def identity(rank: int) -> tuple[int, ...]:
     return tuple(range(rank))
@@ -63,3 +65,8 @@ def drop_axes(perm: Sequence[int], removed: Sequence[int]) -> tuple[int, ...]:
 
 def normalize_axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
+
+
+def contiguous(a) -> np.ndarray:
+    """A C-contiguous array (0-d arrays stay 0-d, unlike np.ascontiguousarray)."""
+    return np.asarray(a, order="C")

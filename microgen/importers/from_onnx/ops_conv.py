@@ -15,7 +15,8 @@ from ...errors import ModelFormatError
 from ...graph import DType, QuantParams
 from . import layout as L
 from . import qdq
-from .common import CheckView, converter, fused_output, make_quant, need_const, window_geometry
+from .common import (CheckView, converter, following_bias, fused_output, make_quant, need_const,
+                     window_geometry)
 from .context import Ctx, QSource, quant_in
 from .parse import Node
 
@@ -78,7 +79,13 @@ def conv(ctx: Ctx, node: Node) -> None:
     v = ctx.val(x)
     w = ctx.const(node.input(1)).astype(v.dtype.np)
     b = ctx.const(node.input(2))
-    out, act = fused_output(ctx, node)
+    src = node
+    if b is None:  # a separate constant bias Add (e.g. CNTK/mnist-8) becomes the conv bias
+        b, add = following_bias(ctx, node.outputs[0], w.shape[0], v.rank, 1)
+        if add is not None:
+            ctx.skip.add(add.index)
+            src = add
+    out, act = fused_output(ctx, src)
     conv_core(ctx, node, ctx.get(x, L.channels_last(v.rank)), v.shape, w,
               None if b is None else b.astype(v.dtype.np), out, v.dtype, activation=act)
 

@@ -14,11 +14,13 @@ from ...errors import ModelFormatError
 from ...graph import DType
 from . import layout as L
 from . import qdq
-from .common import (CheckView, broadcast_shape, converter, elementwise, fused_output, make_quant,
-                     need_const)
+from .common import (CheckView, broadcast_shape, converter, elementwise, following_bias, fused_output,
+                     make_quant, need_const)
 from .context import Ctx, QSource
 from .ops_shape import rowmajor
 from .parse import Node
+from .layout import contiguous as _c
+
 
 
 def matmul_shape(ctx: Ctx, sa, sb) -> tuple[int, ...]:
@@ -33,23 +35,6 @@ def matmul_shape(ctx: Ctx, sa, sb) -> tuple[int, ...]:
     if len(sa) == 1:
         out = out[:-2] + out[-1:] if len(sb) != 1 else out[:-1]
     return out
-
-
-def following_bias(ctx: Ctx, out: str, n: int) -> tuple[np.ndarray | None, Node | None]:
-    """A constant [N]-vector Add that is the only consumer of float value `out`."""
-    if out in ctx.graph_outputs:
-        return None, None
-    cons = ctx.info.consumers.get(out, [])
-    if len(cons) != 1 or cons[0].op_type != "Add" or cons[0].domain or len(cons[0].inputs) != 2:
-        return None, None
-    add = cons[0]
-    other = add.input(1) if add.input(0) == out else add.input(0)
-    v = ctx.values.get(other)
-    rank = len(ctx.shape(out))
-    if other == out or v is None or v.const is None or v.const.size != n or v.rank > rank or \
-            (v.rank and v.shape[-1] != n) or not v.dtype.is_float:
-        return None, None
-    return v.const.reshape(n), add
 
 
 def _fc(ctx: Ctx, node: Node, a_ir: str, a_rows_shape, weight_nk: np.ndarray, bias: np.ndarray | None,
@@ -68,13 +53,13 @@ def matmul(ctx: Ctx, node: Node) -> None:
     shape = matmul_shape(ctx, va.shape, vb.shape)
     w = vb.const
     if w is not None and w.ndim == 2 and va.dtype.is_float:
-        bias, add = following_bias(ctx, node.outputs[0], w.shape[1])
+        bias, add = following_bias(ctx, node.outputs[0], w.shape[1], len(shape), len(shape) - 1)
         if add is not None:
             ctx.skip.add(add.index)
             out, act = fused_output(ctx, add)
         else:
             out, act = fused_output(ctx, node)
-        _fc(ctx, node, rowmajor(ctx, a), va.shape, np.ascontiguousarray(w.T.astype(va.dtype.np)),
+        _fc(ctx, node, rowmajor(ctx, a), va.shape, _c(w.T.astype(va.dtype.np)),
             None if bias is None else bias.astype(va.dtype.np), out, shape, va.dtype, act)
         return
     ctx.emit("BATCH_MATMUL", [ctx.get(a), ctx.get(b)], [ctx.produce(node.outputs[0], shape, va.dtype)])
@@ -112,7 +97,7 @@ def gemm(ctx: Ctx, node: Node) -> None:
     if fc:
         w = vb.const if tb else vb.const.T
         w = (w.astype(np.float64) * alpha).astype(dt.np) if alpha != 1.0 else w.astype(dt.np)
-        _fc(ctx, node, a_ir, (m, k), np.ascontiguousarray(w), None if post_add else c_vec, prod_out,
+        _fc(ctx, node, a_ir, (m, k), _c(w), None if post_add else c_vec, prod_out,
             (m, n), dt, "NONE" if post_add else act)
     else:
         b_ir = ctx.get(b)
@@ -158,7 +143,7 @@ def qlinear_matmul(ctx: Ctx, node: Node) -> None:
     out = ctx.produce(node.outputs[0], shape, dt, quant=yq)
     if vb.const is not None and vb.rank == 2:
         wq = bq if bq.axis is None else type(bq)(bq.scale, bq.zero_point, 0)
-        f_ir = ctx.const_tensor(f"{b}__nk", np.ascontiguousarray(vb.const.T), wq)
+        f_ir = ctx.const_tensor(f"{b}__nk", _c(vb.const.T), wq)
         ctx.emit("FULLY_CONNECTED", [a_ir, f_ir, ""], [out], rounding="onnx")
     else:
         ctx.emit("BATCH_MATMUL", [a_ir, ctx.get_q(QSource(b, bq))], [out], rounding="onnx")

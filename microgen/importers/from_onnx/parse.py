@@ -16,6 +16,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ...errors import InvalidInputError, ModelFormatError, UnsupportedDTypeError
 from ...graph import DType
+from .layout import contiguous as _c
+
 
 ONNX_TO_DTYPE = {
     TensorProto.FLOAT: DType.FLOAT32, TensorProto.UINT8: DType.UINT8, TensorProto.INT8: DType.INT8,
@@ -44,6 +46,7 @@ class Node:
     outputs: tuple[str, ...]
     attrs: dict[str, Any]
     opset: int
+    proto: onnx.NodeProto | None = field(default=None, repr=False, compare=False)
 
     def attr(self, key: str, default: Any = None) -> Any:
         return self.attrs.get(key, default)
@@ -114,7 +117,7 @@ def parse(data: bytes, name: str, path: str, bind: Mapping[str, np.ndarray] | No
             arr = numpy_helper.to_array(t)
         except Exception as e:  # noqa: BLE001 - a truncated/corrupt tensor
             raise ModelFormatError(f"{path}: initializer {t.name!r} cannot be decoded: {e}") from None
-        initializers[t.name] = np.ascontiguousarray(arr)
+        initializers[t.name] = _c(arr)
         types[t.name] = (t.data_type, tuple(int(d) for d in arr.shape))
     inputs = [i.name for i in graph.input if i.name not in init_names]
     outputs = [o.name for o in graph.output]
@@ -297,5 +300,5 @@ def _nodes(graph: onnx.GraphProto, opsets: dict[str, int], available: set[str], 
         domain = "" if n.domain in ("", "ai.onnx") else n.domain
         nodes.append(Node(index=k, op_type=n.op_type, domain=domain, name=n.name, inputs=tuple(n.input),
                           outputs=tuple(n.output), attrs=_decode_attrs(n, path),
-                          opset=opsets.get(domain, opsets.get("", 1))))
+                          opset=opsets.get(domain, opsets.get("", 1)), proto=n))
     return nodes

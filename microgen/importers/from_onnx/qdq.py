@@ -27,6 +27,8 @@ from .common import (ACT_BOUNDS, broadcast_shape, choose_layout, clip_bounds, ma
                      round_half_even_int32)
 from .context import Ctx, QSource
 from .parse import Node
+from .layout import contiguous as _c
+
 
 Q_DTYPES = (DType.INT8,)
 SOFTMAX_OUT = QuantParams.per_tensor(1.0 / 256, -128)   # TFLM's int8 softmax / logistic output
@@ -51,8 +53,8 @@ def qin(ctx: Ctx, name: str, const: bool | None = False) -> QSource | None:
     src = ctx.val(qs.name)
     if src.dtype not in Q_DTYPES or (const is not None and (src.const is not None) != const):
         return None
-    if not const and qs.quant.axis is not None:
-        return None
+    if src.const is None and qs.quant.axis is not None:
+        return None  # activations must be per-tensor
     return qs
 
 
@@ -123,7 +125,7 @@ def bias_int32(ctx: Ctx, b: str, s_in: float, w_quant: QuantParams, n: int, beta
             return False
     quant = QuantParams.per_tensor(float(s_b[0])) if w_quant.axis is None else \
         QuantParams(tuple(float(s) for s in s_b), (0,) * n, 0)
-    return np.ascontiguousarray(q), quant
+    return _c(q), quant
 
 
 # -- the fusions ------------------------------------------------------------------------------------
@@ -161,7 +163,7 @@ def try_matmul(ctx: Ctx, node: Node) -> bool:
     if plan is None:
         return False
     vb = ctx.val(qb.name)
-    shape = matmul_shape(ctx, ctx.shape(a), vb.shape)
+    shape = matmul_shape(ctx, ctx.shape(a), vb.shape[::-1] if tb else vb.shape)
     if vb.const is not None and vb.rank == 2:
         w = vb.const if tb else vb.const.T          # [N, K]
         wq = qb.quant
@@ -174,7 +176,7 @@ def try_matmul(ctx: Ctx, node: Node) -> bool:
         bias, bq = bias_int32(ctx, c, qa.quant.s, wq, w.shape[0], beta)
         if bias is False:
             return False
-        f_ir = ctx.const_tensor(f"{qb.name}__nk", np.ascontiguousarray(w), wq)
+        f_ir = ctx.const_tensor(f"{qb.name}__nk", _c(w), wq)
         b_ir = ctx.const_tensor(f"{node.label}__bias", bias, bq) if bias is not None else ""
         _finish(ctx, "FULLY_CONNECTED", [ctx.get_q(qa), f_ir, b_ir], plan, shape, L.identity(len(shape)),
                 activation=plan.act, rounding="tflm")
@@ -244,13 +246,10 @@ def try_unary(ctx: Ctx, node: Node) -> bool:
         _finish(ctx, "LOGISTIC", [ctx.get_q(qx, perm)], plan, shape, perm, SOFTMAX_OUT)
     else:
         from .ops_elementwise import softmax_axis
-        axis = softmax_axis(node, len(shape))
-        if axis != len(shape) - 1 and node.opset < 13:
-            return False
-        if L.axis_in(perm, axis) != len(shape) - 1:
+        if softmax_axis(node, len(shape)) != len(shape) - 1:
+            return False  # TFLM's softmax runs along the last axis only
+        if L.axis_in(perm, len(shape) - 1) != len(shape) - 1:
             perm = L.identity(len(shape))
-            if axis != len(shape) - 1:
-                return False
         _finish(ctx, "SOFTMAX", [ctx.get_q(qx, perm)], plan, shape, perm, SOFTMAX_OUT, axis=-1, beta=1.0)
     return True
 

@@ -67,9 +67,10 @@ def strided_slice(shape: tuple[int, ...], begin: list[int], end: list[int], stri
     StridedSliceEndForAxis, with begin/end/strides shorter than the rank padded in front).
 
     Returns (begin, end, strides, out_shape) for the IR SLICE, whose entries mean what they mean in a
-    Python slice: for a negative stride TFLite's "stop at -1" (through index 0) becomes None, and a
-    start of -1 (nothing to take) becomes the empty slice 0:0. out_shape is the sliced shape before
-    shrinking; shrunk axes are the ones in shrink_mask.
+    Python slice, in a canonical form (so equal slices get equal attributes): begin is the first index
+    taken, end one step past the last one (None when that is -1, i.e. through index 0 with a negative
+    stride), the stride 1 when one element is taken, and 0:0:1 when none is. out_shape is the sliced
+    shape before shrinking; shrunk axes are the ones in shrink_mask.
     """
     rank = len(shape)
     pad = rank - len(begin)
@@ -79,6 +80,7 @@ def strided_slice(shape: tuple[int, ...], begin: list[int], end: list[int], stri
     shrink_mask <<= pad
     b_out: list[int | None] = []
     e_out: list[int | None] = []
+    s_out: list[int] = []
     sizes = []
     for axis, n in enumerate(shape):
         s = strides[axis]
@@ -97,10 +99,14 @@ def strided_slice(shape: tuple[int, ...], begin: list[int], end: list[int], stri
                 stop = n if s > 0 else -1
         count = max(0, c_div(stop - start + (s - (1 if s > 0 else -1)), s))
         sizes.append(count)
-        if s < 0 and start == -1:
-            b_out.append(0)
-            e_out.append(0)
+        # Canonical bounds: the first index, one step past the last one, stride 1 for a single element.
+        if count == 0:
+            start, stop, s = 0, 0, 1
+        elif count == 1:
+            stop, s = start + 1, 1
         else:
-            b_out.append(start)
-            e_out.append(None if s < 0 and stop == -1 else stop)
-    return b_out, e_out, [int(s) for s in strides], sizes
+            stop = start + (count - 1) * s + (1 if s > 0 else -1)
+        b_out.append(start)
+        e_out.append(None if stop == -1 else stop)
+        s_out.append(s)
+    return b_out, e_out, s_out, sizes
