@@ -22,9 +22,10 @@ biases int32 with scale in_scale * w_scale.
 Activation scales are calibrated, not guessed: the float version of the same network runs in numpy
 on 24 seeded inputs drawn like the tests' inputs (microgen.testing.corpus.seeded_inputs: int8 noise
 around the zero point with amplitudes 1..256), and every RELU output gets scale = 1.1 * max / 255 and
-zero point -128 (its calibrated range [0, max] with 10% headroom, so typical inputs do not saturate). The classifier weights
-are rescaled so the calibrated logits span about +-6, which keeps the softmax from being one-hot; the
-logits tensor gets the asymmetric range 1.1 * [min, max] of the calibration logits. Scales are rounded to
+zero point -128 (its calibrated range [0, max] with 10% headroom, so typical inputs do not
+saturate). The classifier weights are rescaled so the calibrated logits span about +-6, which keeps
+the softmax from being one-hot; the logits tensor gets the asymmetric range 1.1 * [min, max] of the
+calibration logits. Scales are rounded to
 float32 so the Graph equals what a reader gets back from the file.
 
 Deterministic: the same seed gives identical bytes. The file is about 10 KB.
@@ -161,7 +162,8 @@ def make_demo_graph(seed: int = 0) -> Graph:
         return t.name
 
     def op(kind: str, inputs, output: str, **attrs) -> None:
-        ops.append(Op(kind, tuple(inputs), (output,), with_defaults(kind, attrs), name=output, index=len(ops)))
+        ops.append(Op(kind, tuple(inputs), (output,), with_defaults(kind, attrs), name=output,
+                      index=len(ops)))
 
     x, x_quant = "input", INPUT_QUANT
     h, w_ = INPUT_SHAPE[1:3]
@@ -190,7 +192,8 @@ def make_demo_graph(seed: int = 0) -> Graph:
     bq, bq_params = _bias(weights["fc"][1], x_quant.s, wq_params)
     add(Tensor("fc/weights", wq.shape, DType.INT8, wq_params, wq))
     add(Tensor("fc/bias", bq.shape, DType.INT32, bq_params, bq))
-    lo, hi = (HEADROOM * min(float(acts["logits"].min()), 0.0), HEADROOM * max(float(acts["logits"].max()), 0.0))
+    lo = HEADROOM * min(float(acts["logits"].min()), 0.0)
+    hi = HEADROOM * max(float(acts["logits"].max()), 0.0)
     s_logits = _f32((hi - lo) / 255.0)
     zp_logits = int(np.clip(np.round(-128 - lo / s_logits), -128, 127))
     add(Tensor("logits", (1, CLASSES), DType.INT8, QuantParams.per_tensor(s_logits, zp_logits)))

@@ -106,8 +106,8 @@ def tflite_bytes(graph: Graph, description: str = "microgen") -> bytes:
         ins = S.int32_vector(b, [index[n] if n else -1 for n in op.inputs])
         outs = S.int32_vector(b, [index[n] for n in op.outputs])
         tag, opts = (0, None) if op.options is None else S.options_table(b, *op.options)
-        op_offs.append(S.table(b, S.OPERATOR, dict(opcode_index=("u32", opcode), builtin_options_type=("u8", tag)),
-                               dict(inputs=ins, outputs=outs, builtin_options=opts)))
+        scalars = dict(opcode_index=("u32", opcode), builtin_options_type=("u8", tag))
+        op_offs.append(S.table(b, S.OPERATOR, scalars, dict(inputs=ins, outputs=outs, builtin_options=opts)))
 
     sg_fields = dict(
         tensors=S.offset_vector(b, tensor_offs),

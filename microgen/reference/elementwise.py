@@ -151,4 +151,4 @@ def binary_elementwise(op: Op, graph: Graph, inputs: list) -> list:
         y = _integer_op(op.kind, a, b, out, activation)
     else:
         y = _quantized_op(op, a, b, ta, tb, out, activation)
-    return [out_like(graph, op.outputs[0], np.broadcast_to(y, np.broadcast_shapes(a.shape, b.shape)))]
+    return [out_like(graph, op.outputs[0], y)]

@@ -94,7 +94,8 @@ def test_demo_model_reads_back_as_the_same_graph(demo_graph, demo_file):
     back = load(demo_file)
     assert_same_graph(demo_graph, back)
     assert [op.kind for op in back.ops] == ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "DEPTHWISE_CONV_2D",
-                                            "CONV_2D", "AVERAGE_POOL", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
+                                            "CONV_2D", "AVERAGE_POOL", "RESHAPE", "FULLY_CONNECTED",
+                                            "SOFTMAX"]
     inp, out = back.tensors["input"], back.tensors["output"]
     assert (inp.shape, inp.dtype, out.shape, out.dtype) == ((1, 49, 10, 1), DType.INT8, (1, 12), DType.INT8)
     assert out.quant == QuantParams.per_tensor(1 / 256, -128)
@@ -139,7 +140,8 @@ def test_demo_model_round_trip_runs_bit_exact(demo_file, tmp_path):
     write_tflite(load(demo_file), again)
     g = load(demo_file)
     x = seeded_inputs(g.tensors["input"], 20, seed=2)
-    np.testing.assert_array_equal(tflm_run(str(demo_file), [x]).outputs[0], tflm_run(str(again), [x]).outputs[0])
+    np.testing.assert_array_equal(tflm_run(str(demo_file), [x]).outputs[0],
+                                  tflm_run(str(again), [x]).outputs[0])
 
 
 def test_demo_model_is_not_saturated(demo_graph, demo_file):
@@ -179,6 +181,7 @@ ROUND_TRIP = [
     "extra/pad_conv_mean_fc_int8.tflite", "extra/split_slice_transpose_conv1d_int8.tflite",
     "extra/transpose_conv_upsample_int8.tflite",
     "tflm/seanet_int16/transpose_conv4.tflite", "tflm/seanet_int16/strided_slice0.tflite",
+    "digits/digits_cnn_float.tflite", "tflm/hello_world_float.tflite",
 ]
 
 
@@ -199,6 +202,18 @@ def test_corpus_model_round_trip(rel, tmp_path):
     want, got = tflm_run(str(src), inputs), tflm_run(str(out), inputs)
     for a, b in zip(want.outputs, got.outputs):
         np.testing.assert_array_equal(a, b)
+
+
+def test_hybrid_model_is_written_as_a_float_model_tflm_runs(tmp_path):
+    """kws_ref_model_float32 has int8 conv weights with float activations, which TFLM refuses; the
+    importer dequantizes them, and the written pure-float model runs."""
+    graph = load(require_model("mlperf_tiny/kws_ref_model_float32.tflite"))
+    out = tmp_path / "kws_float.tflite"
+    write_tflite(graph, out)
+    x = seeded_inputs(graph.tensors[graph.inputs[0]], 4, seed=5)
+    got = tflm_run(str(out), [x]).outputs[0]
+    want = reference.run_samples(graph, {graph.inputs[0]: x})[graph.outputs[0]]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
 # -- lowerings without a one-to-one TFLite op --------------------------------------------------------
@@ -239,12 +254,15 @@ def test_explicit_pads_become_pad_ops(tmp_path):
     rng = np.random.default_rng(0)
     xq, cq = Q(0.05, -3), Q(0.1, -20)
     tensors = [Tensor("x", (1, 8, 8, 3), DType.INT8, xq), Tensor("c", (1, 4, 4, 8), DType.INT8, cq),
-               Tensor("dw", (1, 2, 2, 8), DType.INT8, Q(0.08, 5)), Tensor("maxp", (1, 2, 2, 8), DType.INT8, cq),
-               Tensor("avgp", (1, 4, 4, 8), DType.INT8, cq), Tensor("same", (1, 4, 4, 8), DType.INT8, cq),
-               *_conv_weights(rng, "conv", (8, 3, 3, 3), 0, xq.s), *_conv_weights(rng, "dwc", (1, 3, 3, 8), 3, cq.s)]
+               Tensor("dw", (1, 2, 2, 8), DType.INT8, Q(0.08, 5)),
+               Tensor("maxp", (1, 2, 2, 8), DType.INT8, cq), Tensor("avgp", (1, 4, 4, 8), DType.INT8, cq),
+               Tensor("same", (1, 4, 4, 8), DType.INT8, cq),
+               *_conv_weights(rng, "conv", (8, 3, 3, 3), 0, xq.s),
+               *_conv_weights(rng, "dwc", (1, 3, 3, 8), 3, cq.s)]
     ops = [
         # PyTorch-style symmetric pads on stride 2: neither SAME (begin 0) nor VALID.
-        ("CONV_2D", ("x", "conv/w", "conv/b"), ("c",), dict(strides=(2, 2), pads=(1, 1, 1, 1), activation="RELU")),
+        ("CONV_2D", ("x", "conv/w", "conv/b"), ("c",),
+         dict(strides=(2, 2), pads=(1, 1, 1, 1), activation="RELU")),
         ("DEPTHWISE_CONV_2D", ("c", "dwc/w", "dwc/b"), ("dw",), dict(strides=(2, 2), pads=(1, 1, 1, 1))),
         ("MAX_POOL", ("c",), ("maxp",), dict(kernel=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1))),
         # Counting padded cells: never TFLite SAME, always an explicit PAD.
@@ -268,11 +286,13 @@ def test_shape_and_elementwise_lowerings_run_in_tflm(tmp_path):
     tensors = [
         t("x", (1, 6, 8, 4)), t("sl", (3, 3, 4)), t("sp_a", (1, 6, 8, 1)), t("sp_b", (1, 6, 8, 3)),
         t("h_a", (1, 3, 8, 4)), t("h_b", (1, 3, 8, 4)), t("cat", (1, 6, 8, 4)), t("padv2", (1, 9, 9, 4)),
-        t("pad", (1, 6, 10, 4)), t("tr", (1, 4, 6, 8)), t("mean", (1, 1, 1, 4), q2), t("resize", (1, 12, 16, 4)),
-        t("add", (1, 6, 8, 4), q2), t("mul", (1, 6, 8, 4), Q(0.01, 0)), t("relu6", (1, 6, 8, 4)), t("relu", (1, 6, 8, 4), Q(0.04, -128)),
+        t("pad", (1, 6, 10, 4)), t("tr", (1, 4, 6, 8)), t("mean", (1, 1, 1, 4), q2),
+        t("resize", (1, 12, 16, 4)), t("add", (1, 6, 8, 4), q2), t("mul", (1, 6, 8, 4), Q(0.01, 0)),
+        t("relu6", (1, 6, 8, 4)), t("relu", (1, 6, 8, 4), Q(0.04, -128)),
         t("logistic", (1, 6, 8, 4), Q(1 / 256, -128)), t("tanh", (1, 6, 8, 4), Q(1 / 128, 0)),
         t("leaky", (1, 6, 8, 4), q2), t("hswish", (1, 6, 8, 4), q2), t("requant", (1, 6, 8, 4), q2),
-        t("deq", (1, 6, 8, 4), None, DType.FLOAT32), t("flat", (1, 192)), t("soft", (1, 192), Q(1 / 256, -128)),
+        t("deq", (1, 6, 8, 4), None, DType.FLOAT32), t("flat", (1, 192)),
+        t("soft", (1, 192), Q(1 / 256, -128)),
         Tensor("k", (4,), DType.INT8, q, np.array([5, -7, 100, -128], dtype=np.int8)),
     ]
     ops = [
@@ -298,8 +318,8 @@ def test_shape_and_elementwise_lowerings_run_in_tflm(tmp_path):
         ("RESHAPE", ("x",), ("flat",), {}),
         ("SOFTMAX", ("flat",), ("soft",), dict(beta=1.0)),
     ]
-    outputs = ["sl", "h_b", "cat", "padv2", "pad", "tr", "mean", "resize", "add", "mul", "relu6", "relu", "logistic",
-               "tanh", "leaky", "hswish", "requant", "deq", "soft"]
+    outputs = ["sl", "h_b", "cat", "padv2", "pad", "tr", "mean", "resize", "add", "mul", "relu6", "relu",
+               "logistic", "tanh", "leaky", "hswish", "requant", "deq", "soft"]
     graph = _graph("zoo", tensors, ops, ["x"], outputs)
     back = _check_against_reference(graph, tmp_path)
     assert_same_graph(graph, back)  # every lowering reads back as the op it came from
@@ -311,8 +331,8 @@ def test_shape_and_elementwise_lowerings_run_in_tflm(tmp_path):
 
 def test_relu6_with_other_output_params_requantizes_first(tmp_path):
     """TFLM's RELU6 clamps raw input values; the IR's CLIP requantizes to the output params first."""
-    tensors = [Tensor("x", (1, 64), DType.INT8, Q(0.05, -3)), Tensor("y", (1, 64), DType.INT8, Q(6 / 255, -128)),
-               Tensor("z", (1, 64), DType.INT8, Q(0.01, 7))]
+    tensors = [Tensor("x", (1, 64), DType.INT8, Q(0.05, -3)),
+               Tensor("y", (1, 64), DType.INT8, Q(6 / 255, -128)), Tensor("z", (1, 64), DType.INT8, Q(0.01, 7))]
     graph = _graph("relu6", tensors, [("CLIP", ("x",), ("y",), dict(min=0.0, max=6.0)),
                                       ("CLIP", ("x",), ("z",), dict(min=0.0, max=6.0))], ["x"], ["y", "z"])
     back = _check_against_reference(graph, tmp_path)
@@ -352,7 +372,8 @@ def test_clip_without_a_tflite_builtin_raises():
 
 def test_every_unwritable_op_is_reported_at_once():
     graph = _bad_graph(
-        (("AVERAGE_POOL", ("x",), ("p",), dict(kernel=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1))), (1, 2, 2, 2), None),
+        (("AVERAGE_POOL", ("x",), ("p",), dict(kernel=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1))),
+         (1, 2, 2, 2), None),
         (("CONCATENATION", ("x", "x"), ("c",), dict(axis=3)), (1, 4, 4, 4), Q(0.2, 0)),
         (("SOFTMAX", ("x",), ("s",), dict(axis=1)), (1, 4, 4, 2), None),
     )
@@ -369,7 +390,8 @@ def test_every_unwritable_op_is_reported_at_once():
 
 def test_onnx_rounding_cannot_be_written():
     rng = np.random.default_rng(1)
-    tensors = [Tensor("x", (1, 4, 4, 2), DType.INT8, Q(0.1, 0)), Tensor("y", (1, 4, 4, 3), DType.INT8, Q(0.2, 0)),
+    tensors = [Tensor("x", (1, 4, 4, 2), DType.INT8, Q(0.1, 0)),
+               Tensor("y", (1, 4, 4, 3), DType.INT8, Q(0.2, 0)),
                *_conv_weights(rng, "c", (3, 1, 1, 2), 0, 0.1)]
     graph = _graph("onnx_conv", tensors, [("CONV_2D", ("x", "c/w", "c/b"), ("y",), dict(rounding="onnx"))],
                    ["x"], ["y"])

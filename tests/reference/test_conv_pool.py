@@ -541,8 +541,9 @@ def test_onnx_qlinearmatmul_per_column_b_matches_onnx_reference():
     got = run_op("BATCH_MATMUL", [(a, pt(0.02, 120)), (b, bq)], [], (want.shape, "uint8", pt(0.3, 130)),
                  dict(rounding="onnx"))
     np.testing.assert_array_equal(got, want)
-    with pytest.raises(UnsupportedOpError, match=r"BATCH_MATMUL: operand b uint8\[5x4\] per-axis\(5, axis=0\) is "
-                                                 r"quantized along axis 0; only per-column"):
+    msg = (r"BATCH_MATMUL: operand b uint8\[5x4\] per-axis\(5, axis=0\) is quantized along axis 0; "
+           r"only per-column")
+    with pytest.raises(UnsupportedOpError, match=msg):
         run_op("BATCH_MATMUL", [(a, pt(0.02, 120)), (b, QuantParams((0.1,) * 5, (0,) * 5, 0))], [],
                (want.shape, "uint8", pt(0.3, 130)), dict(rounding="onnx"))
 

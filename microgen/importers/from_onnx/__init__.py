@@ -17,13 +17,13 @@ from typing import Mapping
 
 import numpy as np
 
-from ...errors import UnsupportedOpError
+from ...errors import MicrogenError, ModelFormatError, UnsupportedOpError
 from ...graph import Graph
 from . import ops_conv, ops_elementwise, ops_matmul, ops_pool, ops_quant, ops_shape  # noqa: F401 (registers)
 from .common import TABLE, CheckView
 from .context import Ctx
 from .fold import SHAPE_OPS, constant_value, evaluate, foldable, shape_value
-from .parse import ONNX_TO_DTYPE, ModelInfo, parse
+from .parse import ONNX_TO_DTYPE, ModelInfo, one_line, parse
 
 
 def load_onnx(data: bytes, name: str, path: str, bind: Mapping[str, np.ndarray] | None = None) -> Graph:
@@ -84,7 +84,13 @@ def convert(info: ModelInfo) -> Graph:
                 if o:
                     ctx.define_const(o, arr)
             continue
-        TABLE[(node.domain, node.op_type)].fn(ctx, node)
+        try:
+            TABLE[(node.domain, node.op_type)].fn(ctx, node)
+        except (MicrogenError, AssertionError):
+            raise
+        except Exception as e:  # noqa: BLE001 - malformed attributes/shapes of a corrupt model
+            raise ModelFormatError(f"{info.path}: {node.where()}: cannot convert this node "
+                                   f"({type(e).__name__}: {one_line(e)}); is the model valid?") from None
     _compare_inferred(ctx)
     meta = {"notes": list(info.notes), "opsets": dict(info.opsets)}
     return ctx.finish(meta)

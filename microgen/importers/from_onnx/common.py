@@ -80,6 +80,9 @@ def make_quant(ctx: Ctx, scale: np.ndarray, zp: np.ndarray | None, axis: int, sh
     has one element)."""
     s = np.asarray(scale).astype(np.float64).ravel()
     z = np.zeros(1, np.int64) if zp is None else np.asarray(zp).astype(np.int64).ravel()
+    if not s.size or not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ModelFormatError(f"{ctx.info.path}: {ctx.node.where()}: {what} must be positive and finite "
+                               f"(got {s[:4].tolist()})")
     if s.size == 1 and z.size <= 1:
         return QuantParams.per_tensor(float(s[0]), int(z[0]) if z.size else 0)
     axis = L.normalize_axis(int(axis), len(shape))
@@ -113,7 +116,9 @@ def quantize(x: np.ndarray, quant: QuantParams, dtype: DType) -> np.ndarray:
     """ONNX QuantizeLinear on a constant: saturate(rint(x / scale) + zp) (round half to even)."""
     s, z = quant_shape(quant, x.ndim)
     lo, hi = dtype.limits()
-    q = np.rint(x.astype(np.float32) / s.astype(np.float32)).astype(np.int64) + z
+    with np.errstate(all="ignore"):  # NaN/inf inputs saturate like the clip below
+        q = np.rint(np.nan_to_num(x.astype(np.float32) / s.astype(np.float32))).clip(-2**62, 2**62)
+    q = q.astype(np.int64) + z
     return np.clip(q, lo, hi).astype(dtype.np)
 
 
@@ -130,16 +135,23 @@ def ints(node: Node, key: str, n: int, default: int) -> tuple[int, ...]:
     return tuple(int(x) for x in v) if v else (default,) * n
 
 
-def window_geometry(node: Node, in_spatial: Sequence[int], kernel: Sequence[int], ceil: bool = False
+def window_geometry(ctx: Ctx, node: Node, in_spatial: Sequence[int], kernel: Sequence[int], ceil: bool = False
                     ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """Strides, dilations, resolved pads (begin..., end...) and output sizes of a Conv/pool node.
 
-    With ceil_mode the output can need cells past the explicit end padding; those are returned as
-    extra end padding by `pool_pads`. Here `pads` are the explicit (or auto_pad-resolved) ones."""
+    With ceil_mode the output can need cells past the explicit end padding (the IR pools derive that
+    from the output shape); `pads` are the explicit (or auto_pad-resolved) ones."""
     n = len(in_spatial)
     strides = ints(node, "strides", n, 1)
     dil = ints(node, "dilations", n, 1)
     auto = node.attr("auto_pad", "NOTSET") or "NOTSET"
+    explicit = ints(node, "pads", 2 * n, 0)
+    if len(kernel) != n or len(strides) != n or len(dil) != n or len(explicit) != 2 * n or \
+            min((*kernel, *strides, *dil), default=1) < 1 or min(explicit, default=0) < 0:
+        raise ModelFormatError(f"{ctx.info.path}: {node.where()}: kernel {list(kernel)}, strides {list(strides)}, dilations "
+                               f"{list(dil)}, pads {list(explicit)} do not fit {n} spatial dims")
+    if auto not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        raise ModelFormatError(f"{ctx.info.path}: {node.where()}: unknown auto_pad {auto!r}")
     eff = [(k - 1) * d + 1 for k, d in zip(kernel, dil)]
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         out = [-(-i // s) for i, s in zip(in_spatial, strides)]
@@ -148,10 +160,7 @@ def window_geometry(node: Node, in_spatial: Sequence[int], kernel: Sequence[int]
         big = [t - t // 2 for t in total]
         begin, end = (small, big) if auto == "SAME_UPPER" else (big, small)
         return strides, dil, tuple(begin + end), tuple(out)
-    if auto == "VALID":
-        pads = (0,) * (2 * n)
-    else:
-        pads = ints(node, "pads", 2 * n, 0)
+    pads = (0,) * (2 * n) if auto == "VALID" else explicit
     out = []
     for k in range(n):
         span = in_spatial[k] + pads[k] + pads[n + k] - eff[k]
@@ -160,16 +169,9 @@ def window_geometry(node: Node, in_spatial: Sequence[int], kernel: Sequence[int]
             o -= 1  # the last window must start inside the input or its begin padding
         out.append(o)
     if any(o <= 0 for o in out):
-        raise ModelFormatError(f"{node.where()}: the window is larger than the padded input "
+        raise ModelFormatError(f"{ctx.info.path}: {node.where()}: the window is larger than the padded input "
                                f"{list(in_spatial)} (kernel {list(kernel)}, pads {list(pads)})")
     return strides, dil, tuple(pads), tuple(out)
-
-
-def ceil_extra(in_spatial, pads, strides, dil, kernel, out) -> tuple[int, ...]:
-    """End padding beyond the explicit pads that ceil_mode windows reach (>= 0 per dim)."""
-    n = len(in_spatial)
-    return tuple(max(0, (out[k] - 1) * strides[k] + (kernel[k] - 1) * dil[k] + 1
-                     - (in_spatial[k] + pads[k] + pads[n + k])) for k in range(n))
 
 
 # -- elementwise layout -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import numpy as np
 from onnx import numpy_helper
 
 from ...errors import ModelFormatError, UnsupportedOpError
-from .parse import Node
+from .parse import Node, one_line
 from .layout import contiguous as _c
 
 
@@ -32,7 +32,7 @@ def constant_value(node: Node, path: str) -> np.ndarray:
         try:
             return _c(numpy_helper.to_array(a["value"]))
         except Exception as e:  # noqa: BLE001 - corrupt tensor
-            raise ModelFormatError(f"{path}: {node.where()}: cannot decode the constant: {e}") from None
+            raise ModelFormatError(f"{path}: {node.where()}: cannot decode the constant: {one_line(e)}") from None
     if "value_float" in a:
         return np.array(a["value_float"], np.float32)
     if "value_floats" in a:
@@ -61,5 +61,5 @@ def evaluate(node: Node, inputs: dict[str, np.ndarray], path: str) -> list[np.nd
         outs = ev.run(None, inputs)
     except Exception as e:  # noqa: BLE001 - whatever the reference implementation raises
         raise UnsupportedOpError(f"{path}: {node.where()}: cannot evaluate this constant expression: "
-                                 f"{type(e).__name__}: {e}") from None
+                                 f"{type(e).__name__}: {one_line(e)}") from None
     return [_c(np.asarray(o)) for o in outs]

@@ -64,6 +64,9 @@ def drop_axes(perm: Sequence[int], removed: Sequence[int]) -> tuple[int, ...]:
 
 
 def normalize_axis(axis: int, rank: int) -> int:
+    """A possibly negative ONNX axis as an index in [0, rank); ValueError when out of range."""
+    if not -rank <= axis < rank:
+        raise ValueError(f"axis {axis} is out of range for a rank-{rank} tensor")
     return axis + rank if axis < 0 else axis
 
 

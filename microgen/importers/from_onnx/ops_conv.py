@@ -45,7 +45,7 @@ def conv_core(ctx: Ctx, node: Node, x_ir: str, x_shape, weight: np.ndarray, bias
     if group < 1 or cin % group or cout % group or cin_g * group != cin:
         raise ModelFormatError(f"{ctx.info.path}: {node.where()}: weight {list(weight.shape)} does not fit "
                                f"input {list(x_shape)} with group={group}")
-    strides, dil, pads, out_sp = window_geometry(node, x_shape[2:], weight.shape[2:])
+    strides, dil, pads, out_sp = window_geometry(ctx, node, x_shape[2:], weight.shape[2:])
     x_q = ctx.tensors[x_ir].quant
     if n_sp == 1:  # [N,L,C] -> [N,1,L,C]
         x4 = ctx.temp(f"{x_ir}__2d", (n, 1, x_shape[2], cin), ctx.tensors[x_ir].dtype, x_q)

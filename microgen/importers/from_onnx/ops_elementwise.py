@@ -168,7 +168,8 @@ def batchnorm(ctx: Ctx, node: Node) -> None:
     params = [ctx.const(node.input(i)).astype(np.float64) for i in range(1, 5)]
     scale, bias, mean, var = params
     eps = float(node.attr("epsilon", 1e-5))
-    s = scale / np.sqrt(var + eps)
+    with np.errstate(all="ignore"):  # a negative variance gives NaN, as in onnxruntime
+        s = scale / np.sqrt(var + eps)
     t = bias - mean * s
     r = v.rank
     c = v.shape[1] if r >= 2 else v.shape[0]

@@ -1,10 +1,9 @@
 """Pooling and reductions: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean.
 
-Pools run channels-last on [N, *spatial, C] (1-D, 2-D and 3-D). IR pool `pads` are
-(begin..., end...) per spatial dim and follow the usual floor formula; ONNX ceil_mode is turned into
-extra end padding, which never wins a max and never counts in an average. Where ONNX would count the
-explicit padding but not the ceil-mode extension (count_include_pad=1 with ceil_mode), the explicit
-padding becomes a zero PAD before a pool that excludes its own padding.
+Pools run channels-last on [N, *spatial, C] (1-D, 2-D and 3-D). IR pool `pads` are the explicit (or
+auto_pad-resolved) ONNX pads (begin..., end...); with ceil_mode the output tensor is larger than the
+floor formula gives, and the cells its last windows reach past the end pads never win a max and never
+count in an average (the IR pool semantics: the output shape decides the end padding).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import numpy as np
 
 from . import layout as L
 from . import qdq
-from .common import CheckView, ceil_extra, converter, need_const, unary_layout, window_geometry
+from .common import CheckView, converter, need_const, unary_layout, window_geometry
 from .context import Ctx
 from .parse import Node
 
@@ -35,33 +34,16 @@ def pool(ctx: Ctx, node: Node) -> None:
         return
     x = node.input(0)
     v = ctx.val(x)
-    r = v.rank
     kernel = tuple(int(k) for k in node.attr("kernel_shape"))
-    strides, dil, pads, out_sp = window_geometry(node, v.shape[2:], kernel, bool(node.attr("ceil_mode", 0)))
-    extra = ceil_extra(v.shape[2:], pads, strides, dil, kernel, out_sp)
-    avg = node.op_type == "AveragePool"
-    cip = bool(node.attr("count_include_pad", 0)) and avg
-    n = r - 2
-    perm = L.channels_last(r)
-    src = ctx.get(x, perm)
-    if cip and any(extra):
-        if any(pads):
-            # count the explicit padding (zeros), but not the ceil-mode extension
-            padded = tuple(d + pads[k] + pads[n + k] for k, d in enumerate(v.shape[2:]))
-            tmp = ctx.temp(f"{x}__padded", (v.shape[0], *padded, v.shape[1]), v.dtype,
-                           ctx.tensors[src].quant)
-            zero = v.quant.zp if v.quant is not None and v.quant.axis is None else 0
-            ctx.emit("PAD", [src], [tmp], pads=((0, 0), *((pads[k], pads[n + k]) for k in range(n)), (0, 0)),
-                     mode="constant", value=float(zero) if v.dtype.is_float else int(zero))
-            src, pads = tmp, (0,) * (2 * n)
-        cip = False
-    all_pads = tuple(pads[:n]) + tuple(pads[n + k] + extra[k] for k in range(n))
+    strides, dil, pads, out_sp = window_geometry(ctx, node, v.shape[2:], kernel, bool(node.attr("ceil_mode", 0)))
     attrs = dict(kernel=kernel, strides=strides, dilations=dil if any(d != 1 for d in dil) else None,
-                 pads=all_pads if any(all_pads) else None)
+                 pads=pads if any(pads) else None)
+    avg = node.op_type == "AveragePool"
     if avg:
-        attrs["count_include_pad"] = cip
+        attrs["count_include_pad"] = bool(node.attr("count_include_pad", 0))
+    perm = L.channels_last(v.rank)
     out = ctx.produce(node.outputs[0], (v.shape[0], v.shape[1], *out_sp), v.dtype, perm, v.quant)
-    ctx.emit("AVERAGE_POOL" if avg else "MAX_POOL", [src], [out], **attrs)
+    ctx.emit("AVERAGE_POOL" if avg else "MAX_POOL", [ctx.get(x, perm)], [out], **attrs)
 
 
 def _check_global(view: CheckView, node: Node) -> str | None:

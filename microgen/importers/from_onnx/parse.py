@@ -95,6 +95,7 @@ def parse(data: bytes, name: str, path: str, bind: Mapping[str, np.ndarray] | No
     model = _parse_proto(data, path)
     graph = model.graph
     notes: list[str] = []
+    _check_strings(model, path)
     _load_external(model, path)
     init_names = {t.name for t in graph.initializer}
     _bind(model, bind or {}, init_names, path)
@@ -116,7 +117,7 @@ def parse(data: bytes, name: str, path: str, bind: Mapping[str, np.ndarray] | No
         try:
             arr = numpy_helper.to_array(t)
         except Exception as e:  # noqa: BLE001 - a truncated/corrupt tensor
-            raise ModelFormatError(f"{path}: initializer {t.name!r} cannot be decoded: {e}") from None
+            raise ModelFormatError(f"{path}: initializer {text(t.name)!r} cannot be decoded: {one_line(e)}") from None
         initializers[t.name] = _c(arr)
         types[t.name] = (t.data_type, tuple(int(d) for d in arr.shape))
     inputs = [i.name for i in graph.input if i.name not in init_names]
@@ -147,12 +148,23 @@ def _parse_proto(data: bytes, path: str) -> onnx.ModelProto:
     try:
         model = onnx.ModelProto.FromString(bytes(data))
     except Exception as e:  # noqa: BLE001 - protobuf raises DecodeError, RuntimeWarning, ...
-        raise ModelFormatError(f"{path}: not a valid ONNX file (protobuf parse failed: {e})") from None
+        raise ModelFormatError(f"{path}: not a valid ONNX file (protobuf parse failed: {one_line(e)})") from None
     if model.ir_version <= 0 or not model.HasField("graph"):
         what = "has no graph" if not model.HasField("graph") else "has no ir_version"
         raise ModelFormatError(f"{path}: not a valid ONNX model (the protobuf {what}; "
                                f"truncated or not an ONNX file?)")
     return model
+
+
+def _check_strings(model: onnx.ModelProto, path: str) -> None:
+    """Names must be valid UTF-8 (a corrupt file hands invalid ones over as bytes)."""
+    g = model.graph
+    fields = [o.domain for o in model.opset_import]
+    fields += [x.name for x in (*g.input, *g.output, *g.initializer, *g.value_info)]
+    for n in g.node:
+        fields += [n.op_type, n.domain, n.name, *n.input, *n.output, *(a.name for a in n.attribute)]
+    if any(isinstance(f, bytes) for f in fields):
+        raise ModelFormatError(f"{path}: corrupt ONNX file (a name is not valid UTF-8)")
 
 
 def _load_external(model: onnx.ModelProto, path: str) -> None:
@@ -163,7 +175,7 @@ def _load_external(model: onnx.ModelProto, path: str) -> None:
         from onnx.external_data_helper import load_external_data_for_model
         load_external_data_for_model(model, os.path.dirname(os.path.abspath(path)))
     except Exception as e:  # noqa: BLE001
-        raise ModelFormatError(f"{path}: cannot load external data for {external[0]!r}: {e}") from None
+        raise ModelFormatError(f"{path}: cannot load external data for {external[0]!r}: {one_line(e)}") from None
 
 
 def _bind(model: onnx.ModelProto, bind: Mapping[str, np.ndarray], init_names: set[str], path: str) -> None:
@@ -242,13 +254,24 @@ def _check_dtypes(graph: onnx.GraphProto, types: dict, path: str) -> None:
                                     f"handles float16/32/64, bool and 8..64-bit integers")
 
 
+def text(s: Any) -> str:
+    """A protobuf string field as str (corrupt files can carry invalid UTF-8, which arrives as bytes)."""
+    return s.decode("utf-8", errors="replace") if isinstance(s, bytes) else str(s)
+
+
+def one_line(e: BaseException) -> str:
+    """An exception's message on one line (error messages are single-line)."""
+    return " ".join(str(e).split())
+
+
 def _decode_attrs(node: onnx.NodeProto, path: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     for a in node.attribute:
         try:
             v = helper.get_attribute_value(a)
         except Exception as e:  # noqa: BLE001
-            raise ModelFormatError(f"{path}: node {node.name!r}: bad attribute {a.name!r}: {e}") from None
+            raise ModelFormatError(f"{path}: node {text(node.name)!r}: bad attribute {text(a.name)!r}: "
+                                   f"{one_line(e)}") from None
         if isinstance(v, bytes):
             v = v.decode("utf-8", errors="replace")
         elif isinstance(v, list) and v and isinstance(v[0], bytes):
@@ -298,7 +321,8 @@ def _nodes(graph: onnx.GraphProto, opsets: dict[str, int], available: set[str], 
     for k in order:
         n = protos[k]
         domain = "" if n.domain in ("", "ai.onnx") else n.domain
-        nodes.append(Node(index=k, op_type=n.op_type, domain=domain, name=n.name, inputs=tuple(n.input),
-                          outputs=tuple(n.output), attrs=_decode_attrs(n, path),
+        nodes.append(Node(index=k, op_type=text(n.op_type), domain=text(domain), name=text(n.name),
+                          inputs=tuple(text(i) for i in n.input), outputs=tuple(text(o) for o in n.output),
+                          attrs=_decode_attrs(n, path),
                           opset=opsets.get(domain, opsets.get("", 1)), proto=n))
     return nodes

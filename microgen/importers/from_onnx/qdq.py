@@ -101,8 +101,8 @@ def _finish(ctx: Ctx, kind: str, inputs, plan: Plan, shape, perm, natural: Quant
 
 
 def bias_int32(ctx: Ctx, b: str, s_in: float, w_quant: QuantParams, n: int, beta: float = 1.0):
-    """(int32 bias [n], its QuantParams) at scale s_in * s_w, or (None, None) for no bias; False when
-    the bias cannot be used."""
+    """(int32 bias [n], its QuantParams) at scale s_in * s_w, or (None, None) for no bias; (False, None)
+    when the bias cannot be used."""
     if not b:
         return None, None
     s_b = s_in * np.broadcast_to(np.asarray(w_quant.scale, np.float64), (n,))
@@ -111,18 +111,18 @@ def bias_int32(ctx: Ctx, b: str, s_in: float, w_quant: QuantParams, n: int, beta
     if v.dq_of is not None and ctx.is_const(v.dq_of.name) and ctx.val(v.dq_of.name).dtype == DType.INT32:
         src, bq = ctx.val(v.dq_of.name).const, v.dq_of.quant
         if src.size not in (1, n):
-            return False
+            return False, None
         given = np.broadcast_to(np.asarray(bq.scale, np.float64), (n,))
         zps = np.asarray(bq.zero_point)
         if beta == 1.0 and not zps.any() and np.allclose(given, s_b, rtol=1e-6, atol=0):
             q = np.broadcast_to(src.reshape(-1), (n,)).astype(np.int32)
     if q is None:
-        if v.const is None or v.const.size not in (1, n):
-            return False
+        if v.const is None or v.const.size not in (1, n) or not v.dtype.is_float:
+            return False, None
         real = np.broadcast_to(v.const.astype(np.float64).reshape(-1), (n,)) * beta
         q = round_half_even_int32(real / s_b)
         if q is None:
-            return False
+            return False, None
     quant = QuantParams.per_tensor(float(s_b[0])) if w_quant.axis is None else \
         QuantParams(tuple(float(s) for s in s_b), (0,) * n, 0)
     return _c(q), quant
