@@ -6,7 +6,11 @@ Every MicrogenError becomes one line on stderr and exit code 2, without a traceb
 from __future__ import annotations
 
 import json
+import os
 import sys
+
+# Before numpy loads: threaded BLAS makes the reference executor's small matmuls slower, not faster.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import click
 

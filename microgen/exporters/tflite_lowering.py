@@ -73,7 +73,7 @@ def tflite_padding(in_hw, out_hw, kernel, strides, dilations, begins) -> str | N
 
 
 def spatial_padding(op: Op, g: Graph, ctx, kernel, dilations, fill: str | None,
-                     explicit: bool = False) -> tuple[str, str, list[TflOp]]:
+                    explicit: bool = False) -> tuple[str, str, list[TflOp]]:
     """(padding mode, input tensor name, PAD ops to put first) for a 2-D windowed op.
 
     fill: what an inserted PAD writes ('zero' = real 0, 'lowest' = the dtype's lowest value), or None
@@ -92,8 +92,8 @@ def spatial_padding(op: Op, g: Graph, ctx, kernel, dilations, fill: str | None,
         return mode, op.inputs[0], []
     if fill is None or min(pads) < 0:
         raise fail(op, f"pads {list(pads)} are neither TFLite SAME nor VALID padding for input "
-                        f"{list(in_hw)} -> output {list(out_hw)}; it cannot be expressed in TFLite without a "
-                        f"separate PAD op")
+                       f"{list(in_hw)} -> output {list(out_hw)}; it cannot be expressed in TFLite without a "
+                       f"separate PAD op")
     # Pad explicitly, then run the op VALID: the end pads are what VALID needs for the output size.
     pairs = [(0, 0)] * 4
     for i in range(2):
@@ -101,7 +101,7 @@ def spatial_padding(op: Op, g: Graph, ctx, kernel, dilations, fill: str | None,
         end = max((out_hw[i] - 1) * strides[i] + eff - in_hw[i] - pads[i], 0)
         if (in_hw[i] + pads[i] + end - eff) // strides[i] + 1 != out_hw[i]:
             raise fail(op, f"output {list(out_hw)} does not follow from input {list(in_hw)}, pads "
-                            f"{list(pads)} and strides {list(strides)}")
+                           f"{list(pads)} and strides {list(strides)}")
         pairs[i + 1] = (pads[i], end)
     if fill == "zero":
         value = x.quant.zero_point[0] if x.is_quantized else 0

@@ -37,7 +37,7 @@ def concatenation(op: Op, g: Graph, ctx) -> list[TflOp]:
             q = g.tensors[name].quant
             if q is None or (q.scale, q.zero_point) != (y.quant.scale, y.quant.zero_point):
                 raise fail(op, f"input {name!r} has quantization params ({q}) other than the output's "
-                                f"({y.quant}); TFLM concatenates raw values without requantizing")
+                               f"({y.quant}); TFLM concatenates raw values without requantizing")
     opts = dict(axis=op.attrs["axis"], fused_activation_function=0)
     return [TflOp("CONCATENATION", list(op.inputs), list(op.outputs), ("ConcatenationOptions", opts),
                   version_for(y.dtype, 2, 3))]

@@ -6,7 +6,10 @@ Layout of the written model:
   (shape, perm, axes, paddings operands, inserted PAD outputs) in the order they were made;
 - buffer 0 is the empty sentinel and every activation tensor points at it; each constant tensor has
   its own buffer holding its raw little-endian row-major bytes (16-byte aligned);
-- quantization: float32 scales, int64 zero points, quantized_dimension = the per-axis `axis`;
+- quantization: float32 scales, int64 zero points, quantized_dimension = the per-axis `axis`. A
+  graph whose scales are not float32 values computes slightly differently once written (TFLM derives
+  its multipliers from the stored float32): round scales with np.float32 before writing (the
+  quantizer and examples/make_demo_model.py do);
 - operator codes are deduplicated by (builtin, version), in order of first use.
 
 The bytes are a pure function of the graph: the same graph gives identical bytes.
@@ -20,7 +23,7 @@ import flatbuffers
 import numpy as np
 
 from ..errors import UnsupportedDTypeError, UnsupportedOpError
-from ..graph import DType, Graph, QuantParams, Tensor
+from ..graph import DType, Graph, QuantParams, Tensor, verify
 from . import tflite_schema as S
 from .tflite_ops import TflOp, lower
 
@@ -59,6 +62,7 @@ def lower_graph(graph: Graph) -> tuple[list[TflOp], list[Tensor]]:
 
     Every op TFLite cannot express is reported in one UnsupportedOpError.
     """
+    verify(graph)
     ctx = Context(graph)
     ops: list[TflOp] = []
     errors: list[str] = []

@@ -239,7 +239,9 @@ def _conv_weights(rng, name: str, shape: tuple, axis: int, in_scale: float) -> l
                    rng.integers(-500, 500, size=n).astype(np.int32))]
 
 
-def _check_against_reference(graph: Graph, tmp_path, n: int = 20) -> Graph:
+def _check_against_reference(graph: Graph, tmp_path, n: int = 20, reload: bool = True) -> Graph | None:
+    """Write the graph; TFLM on the file must equal reference.run on the graph, output by output.
+    Returns the file read back (reload=False: for ops the TFLite importer does not read)."""
     path = tmp_path / f"{graph.name}.tflite"
     write_tflite(graph, path)
     inputs = {name: seeded_inputs(graph.tensors[name], n, seed=11) for name in graph.inputs}
@@ -247,7 +249,7 @@ def _check_against_reference(graph: Graph, tmp_path, n: int = 20) -> Graph:
     ours = reference.run_samples(graph, inputs)
     for name, got in zip(graph.outputs, tflm.outputs):
         np.testing.assert_array_equal(ours[name], got, err_msg=name)
-    return load(path)
+    return load(path) if reload else None
 
 
 def test_explicit_pads_become_pad_ops(tmp_path):
@@ -332,11 +334,25 @@ def test_shape_and_elementwise_lowerings_run_in_tflm(tmp_path):
 def test_relu6_with_other_output_params_requantizes_first(tmp_path):
     """TFLM's RELU6 clamps raw input values; the IR's CLIP requantizes to the output params first."""
     tensors = [Tensor("x", (1, 64), DType.INT8, Q(0.05, -3)),
-               Tensor("y", (1, 64), DType.INT8, Q(6 / 255, -128)), Tensor("z", (1, 64), DType.INT8, Q(0.01, 7))]
+               Tensor("y", (1, 64), DType.INT8, Q(6 / 255, -128)),
+               Tensor("z", (1, 64), DType.INT8, Q(0.01, 7))]
     graph = _graph("relu6", tensors, [("CLIP", ("x",), ("y",), dict(min=0.0, max=6.0)),
                                       ("CLIP", ("x",), ("z",), dict(min=0.0, max=6.0))], ["x"], ["y", "z"])
     back = _check_against_reference(graph, tmp_path)
     assert [op.kind for op in back.ops] == ["QUANTIZE", "CLIP", "QUANTIZE", "CLIP"]
+
+
+def test_float_io_quantize_batch_matmul_dequantize(tmp_path):
+    rng = np.random.default_rng(3)
+    w = rng.integers(-127, 128, (1, 6, 5)).astype(np.int8)
+    tensors = [Tensor("x", (1, 4, 6), DType.FLOAT32), Tensor("xq", (1, 4, 6), DType.INT8, Q(0.02, 4)),
+               Tensor("w", (1, 6, 5), DType.INT8, Q(0.01, 0), w),
+               Tensor("mm", (1, 4, 5), DType.INT8, Q(0.05, -7)),
+               Tensor("sub", (1, 4, 6), DType.INT8, Q(0.03, 2)), Tensor("y", (1, 4, 5), DType.FLOAT32)]
+    ops = [("QUANTIZE", ("x",), ("xq",), {}), ("BATCH_MATMUL", ("xq", "w"), ("mm",), {}),
+           ("SUB", ("xq", "xq"), ("sub",), dict(activation="RELU")), ("DEQUANTIZE", ("mm",), ("y",), {})]
+    graph = _graph("float_io", tensors, ops, ["x"], ["y", "sub"])
+    _check_against_reference(graph, tmp_path, reload=False)  # the importer has no BATCH_MATMUL yet
 
 
 def test_unequal_slice_output_shape_gets_a_reshape(tmp_path):

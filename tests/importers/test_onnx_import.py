@@ -57,8 +57,8 @@ def test_symbolic_batch_dim_becomes_1_with_a_note():
 def test_qdq_model_becomes_int8_ops_with_a_float_interface():
     graph = importers.load(require_model("onnx/derived/mnist-8_qdq_int8.onnx"))
     kinds = Counter(op.kind for op in graph.ops)
-    assert kinds == Counter({"QUANTIZE": 1, "CONV_2D": 2, "ADD": 3, "MAX_POOL": 2, "TRANSPOSE": 1, "RESHAPE": 2,
-                             "FULLY_CONNECTED": 1, "DEQUANTIZE": 1})
+    assert kinds == Counter({"QUANTIZE": 1, "CONV_2D": 2, "ADD": 3, "MAX_POOL": 2, "TRANSPOSE": 1,
+                             "RESHAPE": 2, "FULLY_CONNECTED": 1, "DEQUANTIZE": 1})
     assert graph.ops[0].kind == "QUANTIZE" and graph.ops[0].attrs["rounding"] == "half_even"
     assert graph.ops[-1].kind == "DEQUANTIZE"
     for op in graph.ops[1:-1]:
@@ -75,14 +75,15 @@ def test_qdq_model_becomes_int8_ops_with_a_float_interface():
 def test_qdq_bias_and_requantized_softmax():
     graph = importers.load(require_model("digits/digits_cnn_int8_ort_qdq.onnx"))
     kinds = [op.kind for op in graph.ops]
-    assert kinds == ["QUANTIZE", "RESHAPE", "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "MAX_POOL", "TRANSPOSE",
-                     "RESHAPE", "FULLY_CONNECTED", "SOFTMAX", "QUANTIZE", "DEQUANTIZE"]
+    assert kinds == ["QUANTIZE", "RESHAPE", "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "MAX_POOL",
+                     "TRANSPOSE", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX", "QUANTIZE", "DEQUANTIZE"]
     dw = graph.ops[3]
     assert graph.tensors[dw.inputs[1]].shape == (1, 3, 3, 8) and graph.tensors[dw.inputs[1]].quant.axis == 3
     bias = graph.tensors[dw.inputs[2]]
     assert bias.dtype == DType.INT32
     model = onnx.load(str(require_model("digits/digits_cnn_int8_ort_qdq.onnx")))
-    given = numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == "dwconv2.bias_quantized"))
+    given = numpy_helper.to_array(
+        next(t for t in model.graph.initializer if t.name == "dwconv2.bias_quantized"))
     np.testing.assert_array_equal(bias.data, given)  # ORT's int32 bias is used as is
     softmax = graph.tensors[graph.ops[9].outputs[0]]
     assert (softmax.quant.s, softmax.quant.zp) == (1 / 256, -128)   # TFLM's softmax output, then requantized
@@ -152,7 +153,7 @@ def test_cnn_runs_channels_last_with_transposes_only_at_the_edges():
     assert kinds["CONV_2D"] == 1 and kinds["DEPTHWISE_CONV_2D"] == 1
     assert graph.tensors["cat"].shape == (1, 24, 6, 6)
     sm = next(op for op in graph.ops if op.kind == "SOFTMAX")
-    assert sm.attrs["axis"] == -1 and graph.tensors[sm.outputs[0]].shape == (1, 6, 9, 24)
+    assert sm.attrs["axis"] == -1 and graph.tensors[sm.outputs[0]].shape == (1, 9, 9, 24)
     conv = next(op for op in graph.ops if op.kind == "CONV_2D")
     assert conv.attrs["activation"] == "RELU"
 
@@ -164,7 +165,7 @@ def test_tf_style_transposes_cancel():
              helper.make_node("Relu", ["c"], ["r"]),
              helper.make_node("Transpose", ["r"], ["y"], perm=[0, 2, 3, 1])]
     graph = check_against_ort(make_model(nodes, {"x": ([1, 9, 9, 4], F)}, ["y"],
-                                         {"w": r(6, 4, 3, 3), "b": r(6)}))
+                                         {"w": r(6, 4, 4, 4), "b": r(6)}))
     assert [op.kind for op in graph.ops] == ["CONV_2D"]
     assert graph.inputs == ("x",) and graph.outputs == ("y",)
 
@@ -223,7 +224,8 @@ def test_corrupt_truncated_and_random_bytes_raise_model_format_error():
     with pytest.raises(ModelFormatError, match=r"^m\.onnx: the file is empty$"):
         load_onnx(b"", "m", "m.onnx", None)
     no_graph = onnx.ModelProto(ir_version=8).SerializeToString()
-    with pytest.raises(ModelFormatError, match=r"^m\.onnx: not a valid ONNX model \(the protobuf has no graph"):
+    with pytest.raises(ModelFormatError,
+                       match=r"^m\.onnx: not a valid ONNX model \(the protobuf has no graph"):
         load_onnx(no_graph, "m", "m.onnx", None)
 
 
@@ -252,7 +254,8 @@ def test_unsupported_ops_are_listed_in_one_error():
     graph = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", F, [1, 1, 4, 4])],
                               [helper.make_tensor_value_info("y", F, None),
                                helper.make_tensor_value_info("idx", TensorProto.INT64, None)])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.example", 1)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                    helper.make_opsetid("com.example", 1)])
     with pytest.raises(UnsupportedOpError) as e:
         load_onnx(model.SerializeToString(), "m", "m.onnx", None)
     assert str(e.value) == (
@@ -268,8 +271,8 @@ def test_3d_conv_is_unsupported():
         load_onnx(data, "m", "m.onnx", None)
 
 
-@pytest.mark.parametrize("elem,label", [(TensorProto.FLOAT8E4M3FN, "float8e4m3fn"), (TensorProto.INT4, "int4"),
-                                        (TensorProto.BFLOAT16, "bfloat16")])
+@pytest.mark.parametrize("elem,label", [(TensorProto.FLOAT8E4M3FN, "float8e4m3fn"),
+                                        (TensorProto.INT4, "int4"), (TensorProto.BFLOAT16, "bfloat16")])
 def test_unsupported_dtypes_name_the_tensor(elem, label):
     nodes = [helper.make_node("DequantizeLinear", ["q", "s"], ["y"])]
     graph = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("q", elem, [4])],
@@ -291,3 +294,82 @@ def test_bind_errors():
     graph = load_onnx(data, "m", "m.onnx", {"z": np.ones(2, np.float32)})
     assert graph.inputs == ("x",)
     np.testing.assert_array_equal(run(graph, {"x": np.arange(2, dtype=np.float32)})["y"], [1, 2])
+
+
+# -- QDQ fusion on a hand-made model ------------------------------------------------------------------------
+def _qdq_model() -> bytes:
+    I8, I32 = TensorProto.INT8, TensorProto.INT32
+    c = helper.make_tensor
+
+    def q(name, x, s, zp):
+        return [c(f"{name}_s", F, [], [s]), c(f"{name}_z", I8, [], [zp])], [
+            helper.make_node("QuantizeLinear", [x, f"{name}_s", f"{name}_z"], [f"{name}_q"]),
+            helper.make_node("DequantizeLinear", [f"{name}_q", f"{name}_s", f"{name}_z"], [f"{name}_f"])]
+
+    rng = np.random.default_rng(3)
+    w = rng.integers(-127, 128, size=(4, 3, 3, 3)).astype(np.int8)
+    ws = (rng.uniform(0.5, 1.5, 4) * 0.01).astype(np.float32)
+    b = rng.integers(-500, 500, size=4).astype(np.int32)
+    k = rng.integers(-128, 128, size=(4, 1, 1)).astype(np.int8)
+    inits, nodes = [], []
+    for part in [q("x", "x", 0.05, 3)]:
+        inits += part[0]
+        nodes += part[1]
+    inits += [numpy_helper.from_array(w, "w"), numpy_helper.from_array(ws, "ws"),
+              numpy_helper.from_array(np.zeros(4, np.int8), "wz"), numpy_helper.from_array(b, "b"),
+              numpy_helper.from_array((ws * np.float32(0.05)).astype(np.float32), "bs"),
+              numpy_helper.from_array(np.zeros(4, np.int32), "bz"), numpy_helper.from_array(k, "k"),
+              c("ks", F, [], [0.02]), c("kz", I8, [], [5])]
+    nodes += [helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wf"], axis=0),
+              helper.make_node("DequantizeLinear", ["b", "bs", "bz"], ["bf"], axis=0),
+              helper.make_node("DequantizeLinear", ["k", "ks", "kz"], ["kf"]),
+              helper.make_node("Conv", ["x_f", "wf", "bf"], ["conv"], pads=[1, 1, 1, 1]),
+              helper.make_node("Relu", ["conv"], ["relu"])]
+    for name, x in [("r", "relu")]:
+        part = q(name, x, 0.04, -128)
+        inits += part[0]
+        nodes += part[1]
+    nodes += [helper.make_node("Add", ["r_f", "kf"], ["add"])]
+    part = q("a", "add", 0.06, -20)
+    inits, nodes = inits + part[0], nodes + part[1]
+    nodes += [helper.make_node("MaxPool", ["a_f"], ["mp"], kernel_shape=[2, 2], strides=[2, 2])]
+    part = q("m", "mp", 0.06, -20)
+    inits, nodes = inits + part[0], nodes + part[1]
+    nodes += [helper.make_node("Tanh", ["m_f"], ["th"])]
+    part = q("t", "th", 1 / 128, 0)
+    inits, nodes = inits + part[0], nodes + part[1]
+    nodes += [helper.make_node("Concat", ["m_f", "t_f"], ["cat"], axis=1)]
+    part = q("c", "cat", 0.06, -20)
+    inits, nodes = inits + part[0], nodes + part[1]
+    nodes += [helper.make_node("Sigmoid", ["c_f"], ["sg"])]
+    part = q("s", "sg", 1 / 256, -128)
+    inits, nodes = inits + part[0], nodes + part[1]
+    nodes += [helper.make_node("Identity", ["s_f"], ["y"])]
+    graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", F, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", F, None)], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_qdq_fusion_on_a_hand_made_model():
+    import onnxruntime as ort
+    data = _qdq_model()
+    graph = verify(load_onnx(data, "qdq", "qdq.onnx", None))
+    kinds = [op.kind for op in graph.ops]
+    assert kinds == ["QUANTIZE", "TRANSPOSE", "CONV_2D", "ADD", "MAX_POOL", "DEQUANTIZE", "TANH", "QUANTIZE",
+                     "CONCATENATION", "LOGISTIC", "DEQUANTIZE", "TRANSPOSE"], kinds
+    conv = graph.ops[2]
+    assert conv.attrs["activation"] == "RELU" and graph.tensors[conv.outputs[0]].dtype == DType.INT8
+    assert graph.ops[-2].kind == "DEQUANTIZE" and graph.tensors["y"].shape == (1, 8, 4, 4)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    steps = []
+    for _ in range(5):
+        x = rng.normal(0, 2, size=(1, 3, 8, 8)).astype(np.float32)
+        got, (want,) = run(graph, {"x": x})["y"], sess.run(None, {"x": x})
+        steps.append(np.rint(np.abs(got - want) * 256).ravel())
+    steps = np.concatenate(steps)
+    assert steps.max() <= 2 and np.mean(steps <= 1) >= 0.98, np.bincount(steps.astype(int))

@@ -185,7 +185,7 @@ def test_kws_constants_and_per_axis_quant():
 UNSUPPORTED = ["tflm/dtln_noise_suppression.tflite", "tflm/trained_lstm.tflite", "tflm/trained_lstm_int8.tflite",
                "tflm/keyword_scrambled.tflite", "tflm/keyword_scrambled_8bit.tflite",
                "tflm/audio_preprocessor_float.tflite", "tflm/audio_preprocessor_int8.tflite"]
-SUPPORTED_LIST = ("ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D, DEQUANTIZE, EXPAND_DIMS, "
+SUPPORTED_LIST = ("ADD, AVERAGE_POOL_2D, BATCH_MATMUL, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D, DEQUANTIZE, EXPAND_DIMS, "
                   "FULLY_CONNECTED, HARD_SWISH, LEAKY_RELU, LOGISTIC, MAX_POOL_2D, MEAN, MUL, PAD, PADV2, QUANTIZE, "
                   "RELU, RELU6, RELU_N1_TO_1, RESHAPE, RESIZE_NEAREST_NEIGHBOR, SLICE, SOFTMAX, SPLIT, SPLIT_V, "
                   "SQUEEZE, STRIDED_SLICE, SUB, TANH, TRANSPOSE, TRANSPOSE_CONV")
@@ -598,6 +598,15 @@ def test_built_hybrid_fc_per_channel_and_folded_dequantize(tmp_path):
     np.testing.assert_array_equal(g.tensors["w"].data, np.array([[0.5, -1.0, 1.5], [-32.0, 31.75, 0.0]], np.float32))
     assert g.tensors["w"].dtype is DType.FLOAT32 and g.tensors["w"].quant is None
     np.testing.assert_array_equal(g.tensors["b"].data, np.array([0.5, -1.25], np.float32))
+
+
+def test_built_batch_matmul(tmp_path):
+    tensors = [q8("a", [2, 3, 4]), q8("b", [4, 5]), q8("y", [2, 3, 5])]
+    g = load_built(tmp_path, tensors, [("BATCH_MATMUL", [0, 1], [2], "BatchMatMulOptions", {})], [0, 1], [2])
+    assert [(op.kind, op.inputs, op.attrs) for op in g.ops] == [("BATCH_MATMUL", ("a", "b"), dict(rounding="tflm"))]
+    with pytest.raises(UnsupportedOpError, match=r'op #0 BATCH_MATMUL "y": adj_x / adj_y .* not supported$'):
+        load_built(tmp_path, tensors, [("BATCH_MATMUL", [0, 1], [2], "BatchMatMulOptions", dict(AdjX=True))],
+                   [0, 1], [2])
 
 
 def test_built_inconsistent_models(tmp_path):

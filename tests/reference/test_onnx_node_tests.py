@@ -84,7 +84,8 @@ def _data_sets(case_dir):
         yield ds, [_read(d / f) for f in ins], [_read(d / f) for f in outs]
 
 
-def check_outputs(got: np.ndarray, want: np.ndarray, what: str, rtol: float = 1e-4, atol: float = 0.0) -> None:
+def check_outputs(got: np.ndarray, want: np.ndarray, what: str, rtol: float = 1e-4,
+                  atol: float = 0.0) -> None:
     assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
     assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, expected {want.dtype}"
     if want.dtype.kind in "iub":
@@ -119,7 +120,8 @@ def test_node_case(case: str, keep) -> None:
         got = run(graph, feeds)
         assert len(graph.outputs) == len(outputs)
         for name, want in zip(graph.outputs, outputs):
-            check_outputs(got[name], want, f"{case}/{ds} output {name!r}", atol=ROUNDED_EXPECTED.get(case, 0.0))
+            check_outputs(got[name], want, f"{case}/{ds} output {name!r}",
+                          atol=ROUNDED_EXPECTED.get(case, 0.0))
         ran += 1
     assert ran, f"{case}: no test data sets"
 

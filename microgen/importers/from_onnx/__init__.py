@@ -32,6 +32,10 @@ def load_onnx(data: bytes, name: str, path: str, bind: Mapping[str, np.ndarray] 
     return convert(info)
 
 
+# Converters that turn constant inputs into a constant output themselves.
+PASS_CONST = ("QuantizeLinear", "DequantizeLinear", "Identity", "Dropout", "Cast")
+
+
 def check_support(info: ModelInfo) -> None:
     """Raise one UnsupportedOpError listing every node microgen cannot convert."""
     const = set(info.initializers)
@@ -51,7 +55,7 @@ def check_support(info: ModelInfo) -> None:
         reason = conv.check(view, node) if conv.check is not None else None
         if reason:
             problems.append(f"{node.where()}: {reason}")
-        if ins_const and node.op_type in ("QuantizeLinear", "DequantizeLinear", "Identity", "Dropout", "Cast"):
+        if ins_const and node.op_type in PASS_CONST:
             const.update(outs)
     if problems:
         n = len(problems)

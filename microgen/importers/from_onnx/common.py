@@ -148,8 +148,9 @@ def window_geometry(ctx: Ctx, node: Node, in_spatial: Sequence[int], kernel: Seq
     explicit = ints(node, "pads", 2 * n, 0)
     if len(kernel) != n or len(strides) != n or len(dil) != n or len(explicit) != 2 * n or \
             min((*kernel, *strides, *dil), default=1) < 1 or min(explicit, default=0) < 0:
-        raise ModelFormatError(f"{ctx.info.path}: {node.where()}: kernel {list(kernel)}, strides {list(strides)}, dilations "
-                               f"{list(dil)}, pads {list(explicit)} do not fit {n} spatial dims")
+        raise ModelFormatError(f"{ctx.info.path}: {node.where()}: kernel {list(kernel)}, strides "
+                               f"{list(strides)}, dilations {list(dil)}, pads {list(explicit)} do not fit "
+                               f"{n} spatial dims")
     if auto not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
         raise ModelFormatError(f"{ctx.info.path}: {node.where()}: unknown auto_pad {auto!r}")
     eff = [(k - 1) * d + 1 for k, d in zip(kernel, dil)]

@@ -291,17 +291,28 @@ class Ctx:
         """Graph outputs in ONNX order under their ONNX names (copies where an output aliases another
         tensor or is a constant)."""
         self.node = None
+        rename: dict[str, str] = {}
         for o in self.info.outputs:
             v = self.val(o)
             if v.const is not None:
                 src = self.const_tensor(f"{o}__const", v.const, v.quant)
             else:
                 src = self.get(o)
-            if src != o:
-                assert o not in self.tensors, o
-                t = self.tensors[src]
-                self._add_tensor(dataclasses.replace(t, name=o, data=None))
+            src = rename.get(src, src)
+            if src == o:
+                continue
+            assert o not in self.tensors, o
+            produced = not self.tensors[src].is_const and src not in self.info.inputs
+            if produced and src not in self.graph_outputs:
+                rename[src] = o  # an op's result that only got another ONNX name (Transpose, Identity)
+                self.tensors[o] = dataclasses.replace(self.tensors.pop(src), name=o)
+            else:
+                self._add_tensor(dataclasses.replace(self.tensors[src], name=o, data=None))
                 self.emit("RESHAPE", [src], [o])
+        if rename:
+            self.ops = [dataclasses.replace(op, inputs=tuple(rename.get(n, n) for n in op.inputs),
+                                            outputs=tuple(rename.get(n, n) for n in op.outputs))
+                        for op in self.ops]
         graph = Graph(name=self.info.name, tensors=dict(self.tensors), ops=tuple(self.ops),
                       inputs=tuple(self.info.inputs), outputs=tuple(self.info.outputs), source_format="onnx",
                       metadata=metadata)

@@ -32,7 +32,8 @@ def constant_value(node: Node, path: str) -> np.ndarray:
         try:
             return _c(numpy_helper.to_array(a["value"]))
         except Exception as e:  # noqa: BLE001 - corrupt tensor
-            raise ModelFormatError(f"{path}: {node.where()}: cannot decode the constant: {one_line(e)}") from None
+            raise ModelFormatError(f"{path}: {node.where()}: cannot decode the constant: "
+                                   f"{one_line(e)}") from None
     if "value_float" in a:
         return np.array(a["value_float"], np.float32)
     if "value_floats" in a:

@@ -63,7 +63,8 @@ def _check_div(view: CheckView, node: Node) -> str | None:
 def div(ctx: Ctx, node: Node) -> None:
     """x / c with a constant c: multiplication by 1/c (float; within an ulp of the division)."""
     d = ctx.const(node.input(1))
-    recip = ctx.define_const(ctx.fresh(f"{node.label}__reciprocal"), (1.0 / d.astype(np.float64)).astype(d.dtype))
+    recip = ctx.define_const(ctx.fresh(f"{node.label}__reciprocal"),
+                             (1.0 / d.astype(np.float64)).astype(d.dtype))
     out, act = fused_output(ctx, node)
     elementwise(ctx, "MUL", [node.input(0), recip.name], out, act)
 

@@ -12,7 +12,6 @@ import numpy as np
 
 from ...errors import ModelFormatError
 from ...graph import DType
-from . import layout as L
 from . import qdq
 from .common import (CheckView, broadcast_shape, converter, elementwise, following_bias, fused_output,
                      make_quant, need_const)
@@ -28,7 +27,8 @@ def matmul_shape(ctx: Ctx, sa, sb) -> tuple[int, ...]:
     a = (1, *sa) if len(sa) == 1 else tuple(sa)
     b = (*sb, 1) if len(sb) == 1 else tuple(sb)
     if a[-1] != b[-2]:
-        raise ModelFormatError(f"{ctx.info.path}: {ctx.node.where()}: cannot multiply {list(sa)} by {list(sb)}")
+        raise ModelFormatError(f"{ctx.info.path}: {ctx.node.where()}: cannot multiply {list(sa)} by "
+                               f"{list(sb)}")
     out = (*broadcast_shape(ctx, [a[:-2], b[:-2]]), a[-2], b[-1])
     if len(sb) == 1:
         out = out[:-1]
@@ -112,7 +112,8 @@ def gemm(ctx: Ctx, node: Node) -> None:
             elementwise(ctx, "MUL", [ab, al.name], prod_out, "NONE" if post_add else act)
     if post_add:
         if cc is not None:
-            cn = ctx.define_const(ctx.fresh(f"{node.label}__c"), (cc.astype(np.float64) * beta).astype(dt.np)).name
+            scaled = (cc.astype(np.float64) * beta).astype(dt.np)
+            cn = ctx.define_const(ctx.fresh(f"{node.label}__c"), scaled).name
         elif beta != 1.0:
             be = ctx.define_const(ctx.fresh(f"{node.label}__beta"), np.array(beta, dt.np))
             cn = ctx.fresh(f"{node.label}__betac")

@@ -35,7 +35,8 @@ def pool(ctx: Ctx, node: Node) -> None:
     x = node.input(0)
     v = ctx.val(x)
     kernel = tuple(int(k) for k in node.attr("kernel_shape"))
-    strides, dil, pads, out_sp = window_geometry(ctx, node, v.shape[2:], kernel, bool(node.attr("ceil_mode", 0)))
+    ceil = bool(node.attr("ceil_mode", 0))
+    strides, dil, pads, out_sp = window_geometry(ctx, node, v.shape[2:], kernel, ceil)
     attrs = dict(kernel=kernel, strides=strides, dilations=dil if any(d != 1 for d in dil) else None,
                  pads=pads if any(pads) else None)
     avg = node.op_type == "AveragePool"

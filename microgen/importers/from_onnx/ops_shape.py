@@ -67,7 +67,8 @@ def rowmajor(ctx: Ctx, x: str) -> str:
     only by unit dims, else the ONNX-order tensor."""
     v = ctx.val(x)
     for perm in ctx.layouts(x):
-        if perm in v.variants and L.transpose_is_reshape(L.apply(v.shape, perm), L.relative(perm, L.identity(v.rank))):
+        to_onnx = L.relative(perm, L.identity(v.rank))
+        if perm in v.variants and L.transpose_is_reshape(L.apply(v.shape, perm), to_onnx):
             v.used = True
             return v.variants[perm]
     return ctx.get(x)
@@ -198,7 +199,8 @@ def concat(ctx: Ctx, node: Node) -> None:
     perm = choose_layout(ctx, nonempty, r)
     quants = {ctx.val(n).quant for n in nonempty}
     quant = quants.pop() if len(quants) == 1 else None
-    irs = [ctx.get(n, perm) if ctx.val(n).quant == quant else ctx.get_q(QSource(n, None), perm) for n in nonempty]
+    irs = [ctx.get(n, perm) if ctx.val(n).quant == quant else ctx.get_q(QSource(n, None), perm)
+           for n in nonempty]
     ir = ctx.produce(node.outputs[0], shape, ctx.val(names[0]).dtype, perm, quant)
     ctx.emit("CONCATENATION", irs, [ir], axis=L.axis_in(perm, axis))
 

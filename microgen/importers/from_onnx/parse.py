@@ -117,7 +117,8 @@ def parse(data: bytes, name: str, path: str, bind: Mapping[str, np.ndarray] | No
         try:
             arr = numpy_helper.to_array(t)
         except Exception as e:  # noqa: BLE001 - a truncated/corrupt tensor
-            raise ModelFormatError(f"{path}: initializer {text(t.name)!r} cannot be decoded: {one_line(e)}") from None
+            raise ModelFormatError(f"{path}: initializer {text(t.name)!r} cannot be decoded: "
+                                   f"{one_line(e)}") from None
         initializers[t.name] = _c(arr)
         types[t.name] = (t.data_type, tuple(int(d) for d in arr.shape))
     inputs = [i.name for i in graph.input if i.name not in init_names]
@@ -148,7 +149,8 @@ def _parse_proto(data: bytes, path: str) -> onnx.ModelProto:
     try:
         model = onnx.ModelProto.FromString(bytes(data))
     except Exception as e:  # noqa: BLE001 - protobuf raises DecodeError, RuntimeWarning, ...
-        raise ModelFormatError(f"{path}: not a valid ONNX file (protobuf parse failed: {one_line(e)})") from None
+        raise ModelFormatError(f"{path}: not a valid ONNX file (protobuf parse failed: "
+                               f"{one_line(e)})") from None
     if model.ir_version <= 0 or not model.HasField("graph"):
         what = "has no graph" if not model.HasField("graph") else "has no ir_version"
         raise ModelFormatError(f"{path}: not a valid ONNX model (the protobuf {what}; "
@@ -175,7 +177,8 @@ def _load_external(model: onnx.ModelProto, path: str) -> None:
         from onnx.external_data_helper import load_external_data_for_model
         load_external_data_for_model(model, os.path.dirname(os.path.abspath(path)))
     except Exception as e:  # noqa: BLE001
-        raise ModelFormatError(f"{path}: cannot load external data for {external[0]!r}: {one_line(e)}") from None
+        raise ModelFormatError(f"{path}: cannot load external data for {external[0]!r}: "
+                               f"{one_line(e)}") from None
 
 
 def _bind(model: onnx.ModelProto, bind: Mapping[str, np.ndarray], init_names: set[str], path: str) -> None:

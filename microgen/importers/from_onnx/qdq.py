@@ -270,7 +270,8 @@ def try_movement(ctx: Ctx, node: Node, convert) -> bool:
     ctx.define(tmp_in, src.shape, src.dtype, quant=qx.quant).variants[perm] = ctx.get_q(qx, perm)
     same = plan.quant == qx.quant and plan.dtype == src.dtype
     out = plan.out if same else ctx.fresh(f"{plan.out}__pre")
-    convert(ctx, dataclasses.replace(node, inputs=(tmp_in, *node.inputs[1:]), outputs=(out, *node.outputs[1:])))
+    convert(ctx, dataclasses.replace(node, inputs=(tmp_in, *node.inputs[1:]),
+                                     outputs=(out, *node.outputs[1:])))
     if not same:
         v = ctx.val(out)
         p = ctx.layouts(out)[0]

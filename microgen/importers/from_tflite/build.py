@@ -83,7 +83,8 @@ def check_ops(raw: RawModel, names: list[str], path: str) -> None:
 def build_graph(raw: RawModel, name: str, path: str) -> Graph:
     table = TensorBuilder(raw, path)
     check_ops(raw, table.names, path)
-    used = sorted({i for op in raw.ops for i in op.inputs + op.outputs if i >= 0} | set(raw.inputs + raw.outputs))
+    used = sorted({i for op in raw.ops for i in op.inputs + op.outputs if i >= 0}
+                  | set(raw.inputs + raw.outputs))
     check_dtypes(raw.tensors, used, table.names, path)
     for i in used:
         table.tensor(i)
@@ -143,8 +144,8 @@ def _check_order(ops: list[Op], tensors: dict[str, Tensor], inputs: tuple[str, .
     for op in ops:
         for n in op.inputs:
             if n and n not in available:
-                raise ModelFormatError(f"{path}: {op.where()} {op.kind} reads {n!r} before any op computes it "
-                                       f"(ops are not in execution order)")
+                raise ModelFormatError(f"{path}: {op.where()} {op.kind} reads {n!r} before any op computes "
+                                       f"it (ops are not in execution order)")
         for n in op.outputs:
             if n in available:
                 raise ModelFormatError(f"{path}: {op.where()} {op.kind} writes {n!r}, which is a constant, a "

@@ -74,7 +74,8 @@ class OpContext:
             raise self.fail(f"has {n} inputs, expected {lo}" + (f" to {hi}" if hi != lo else ""))
         n_out = len(self.op.outputs)
         if (outputs is not None and n_out != outputs) or n_out == 0:
-            raise self.fail(f"has {n_out} outputs, expected {outputs if outputs is not None else 'at least 1'}")
+            want = "at least 1" if outputs is None else outputs
+            raise self.fail(f"has {n_out} outputs, expected {want}")
 
     def name(self, i: int) -> str:
         """IR name of input i ("" when the optional input is omitted)."""
@@ -148,7 +149,8 @@ class OpContext:
         padding = self.padding()
         pads = geometry.window_pads(padding, in_hw, k_hw, strides, dilations, out_hw)
         if pads is None:
-            want = [geometry.out_size(padding, n, k, s, d) for n, k, s, d in zip(in_hw, k_hw, strides, dilations)]
+            want = [geometry.out_size(padding, n, k, s, d)
+                    for n, k, s, d in zip(in_hw, k_hw, strides, dilations)]
             raise self.fail(f"output spatial size {list(out_hw)} is not the {want} that "
                             f"{'SAME' if padding == geometry.SAME else 'VALID'} padding gives")
         return pads

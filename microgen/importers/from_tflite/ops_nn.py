@@ -1,5 +1,5 @@
-"""Converters of the arithmetic TFLite ops: convolutions, fully connected, pooling, MEAN, elementwise,
-activations, softmax and (de)quantization.
+"""Converters of the arithmetic TFLite ops: convolutions, fully connected, batch matmul, pooling, MEAN,
+elementwise, activations, softmax and (de)quantization.
 
 Layouts need no change: TFLite's NHWC activations and [Cout, KH, KW, Cin] / [1, KH, KW, Cout] /
 [Cout, K] weights are the IR's. Import-time rewrites of constants (each a new or replaced constant
@@ -46,13 +46,17 @@ def _bias(ctx: OpContext, i: int, x: Tensor, channels: int) -> str:
     return ctx.name(i)
 
 
+def _misfit(ctx: OpContext, x: Tensor, w: Tensor, out: Tensor):
+    return ctx.fail(f"input {list(x.shape)}, filter {list(w.shape)} and output {list(out.shape)} do not fit")
+
+
 def conv_2d(ctx: OpContext) -> Converted:
     ctx.arity(2, 3)
     x, w, out = ctx.tensor(0), ctx.tensor(1), ctx.out()
     for t, what in ((x, "input"), (w, "filter"), (out, "output")):
         ctx.rank(t, 4, what)
     if w.shape[3] == 0 or x.shape[3] % w.shape[3] or out.shape[3] != w.shape[0] or out.shape[0] != x.shape[0]:
-        raise ctx.fail(f"input {list(x.shape)}, filter {list(w.shape)} and output {list(out.shape)} do not fit")
+        raise _misfit(ctx, x, w, out)
     strides = ctx.positive("StrideH", "StrideW")
     dilations = ctx.positive("DilationHFactor", "DilationWFactor")
     pads = ctx.window_pads(x.shape[1:3], w.shape[1:3], strides, dilations, out.shape[1:3])
@@ -70,7 +74,7 @@ def depthwise_conv_2d(ctx: OpContext) -> Converted:
         ctx.rank(t, 4, what)
     c_in, c_out = x.shape[3], w.shape[3]
     if w.shape[0] != 1 or c_in == 0 or c_out % c_in or out.shape[3] != c_out or out.shape[0] != x.shape[0]:
-        raise ctx.fail(f"input {list(x.shape)}, filter {list(w.shape)} and output {list(out.shape)} do not fit")
+        raise _misfit(ctx, x, w, out)
     multiplier = c_out // c_in
     option = int(ctx.options["DepthMultiplier"])
     if option not in (0, multiplier):
@@ -94,11 +98,30 @@ def fully_connected(ctx: OpContext) -> Converted:
         raise ctx.unsupported("shuffled weights (weights_format SHUFFLED4x16INT8) are not supported")
     c_out, k = w.shape
     if k == 0 or x.size % k or not out.shape or out.shape[-1] != c_out or out.size != x.size // k * c_out:
-        raise ctx.fail(f"input {list(x.shape)}, filter {list(w.shape)} and output {list(out.shape)} do not fit")
+        raise _misfit(ctx, x, w, out)
     if ctx.options["KeepNumDims"] and out.shape != (*x.shape[:-1], c_out):
-        raise ctx.fail(f"keep_num_dims is set but output {list(out.shape)} does not keep input {list(x.shape)}")
+        raise ctx.fail(f"keep_num_dims is set but output {list(out.shape)} does not keep the leading dims of "
+                       f"input {list(x.shape)}")
     inputs = (ctx.name(0), _weights(ctx, 1, x), _bias(ctx, 2, x, c_out))
     return Converted("FULLY_CONNECTED", inputs, dict(activation=ctx.activation()))
+
+
+def batch_matmul(ctx: OpContext) -> Converted:
+    """BATCH_MATMUL without adjoints -> IR BATCH_MATMUL (numpy matmul broadcasting); adj_x / adj_y are
+    unsupported variants. A hybrid op's constant int8 right operand is dequantized like a filter."""
+    ctx.arity(2)
+    a, b, out = ctx.tensor(0), ctx.tensor(1), ctx.out()
+    if ctx.options["AdjX"] or ctx.options["AdjY"]:
+        raise ctx.unsupported("adj_x / adj_y (transposed operands) are not supported")
+    if len(a.shape) < 2 or len(b.shape) < 2 or a.shape[-1] != b.shape[-2]:
+        raise ctx.fail(f"operands {list(a.shape)} and {list(b.shape)} cannot be multiplied")
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ctx.fail(f"the batch dims of {list(a.shape)} and {list(b.shape)} do not broadcast") from None
+    if out.shape != (*batch, a.shape[-2], b.shape[-1]):
+        raise ctx.fail(f"output {list(out.shape)} is not the product of {list(a.shape)} and {list(b.shape)}")
+    return Converted("BATCH_MATMUL", (ctx.name(0), _weights(ctx, 1, a)))
 
 
 def transpose_conv(ctx: OpContext) -> Converted:
@@ -110,7 +133,7 @@ def transpose_conv(ctx: OpContext) -> Converted:
     for t, what in ((x, "input"), (w, "filter"), (out, "output")):
         ctx.rank(t, 4, what)
     if w.shape[3] != x.shape[3] or out.shape[3] != w.shape[0] or out.shape[0] != x.shape[0]:
-        raise ctx.fail(f"input {list(x.shape)}, filter {list(w.shape)} and output {list(out.shape)} do not fit")
+        raise _misfit(ctx, x, w, out)
     shape_operand = ctx.tensor(0)
     if shape_operand.data is not None and tuple(int(v) for v in shape_operand.data.reshape(-1)) != out.shape:
         raise ctx.fail(f"output_shape operand {shape_operand.data.tolist()} differs from the output tensor's "
@@ -134,8 +157,8 @@ def _pool(kind: str):
         kernel = ctx.positive("FilterHeight", "FilterWidth")
         strides = ctx.positive("StrideH", "StrideW")
         pads = ctx.window_pads(x.shape[1:3], kernel, strides, (1, 1), out.shape[1:3])
-        return Converted(kind, (ctx.name(0),), dict(kernel=kernel, strides=strides, dilations=(1, 1), pads=pads,
-                                                    activation=ctx.activation()))
+        attrs = dict(kernel=kernel, strides=strides, dilations=(1, 1), pads=pads, activation=ctx.activation())
+        return Converted(kind, (ctx.name(0),), attrs)
     return convert
 
 
@@ -206,6 +229,7 @@ CONVERTERS = {
     "DEPTHWISE_CONV_2D": depthwise_conv_2d,
     "FULLY_CONNECTED": fully_connected,
     "TRANSPOSE_CONV": transpose_conv,
+    "BATCH_MATMUL": batch_matmul,
     "AVERAGE_POOL_2D": _pool("AVERAGE_POOL"),
     "MAX_POOL_2D": _pool("MAX_POOL"),
     "MEAN": mean,
@@ -226,7 +250,8 @@ CONVERTERS = {
 
 OPTIONS = {
     "CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
-    "FULLY_CONNECTED": "FullyConnectedOptions", "TRANSPOSE_CONV": "TransposeConvOptions",
+    "FULLY_CONNECTED": "FullyConnectedOptions", "BATCH_MATMUL": "BatchMatMulOptions",
+    "TRANSPOSE_CONV": "TransposeConvOptions",
     "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions", "MEAN": "ReducerOptions",
     "ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions", "LEAKY_RELU": "LeakyReluOptions",
     "SOFTMAX": "SoftmaxOptions",

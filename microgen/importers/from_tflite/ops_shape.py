@@ -43,7 +43,8 @@ def concatenation(ctx: OpContext) -> Converted:
     for t in parts:
         if len(t.shape) != len(out.shape) or any(a != b for i, (a, b) in enumerate(zip(t.shape, out.shape))
                                                   if i != axis):
-            raise ctx.fail(f"input {t.name!r} {list(t.shape)} does not fit output {list(out.shape)} on axis {axis}")
+            raise ctx.fail(f"input {t.name!r} {list(t.shape)} does not fit output {list(out.shape)} "
+                           f"on axis {axis}")
         total += t.shape[axis]
     if total != out.shape[axis]:
         raise ctx.fail(f"inputs add up to {total} along axis {axis}, the output has {out.shape[axis]}")
@@ -62,11 +63,13 @@ def pad(ctx: OpContext) -> Converted:
         raise ctx.fail(f"paddings {flat} are not non-negative (before, after) pairs for a {rank}-D input")
     pads = tuple((flat[2 * i], flat[2 * i + 1]) for i in range(rank))
     if out.shape != tuple(n + b + a for n, (b, a) in zip(x.shape, pads)):
-        raise ctx.fail(f"padding {list(x.shape)} by {[list(p) for p in pads]} does not give {list(out.shape)}")
+        raise ctx.fail(f"padding {list(x.shape)} by {[list(p) for p in pads]} does not give "
+                       f"{list(out.shape)}")
     if ctx.name(2):
         data = ctx.const(2, "constant value")
         if data.size != 1 or data.dtype != x.dtype.np:
-            raise ctx.fail(f"the constant value must be one {x.dtype.value}, got {data.dtype}{list(data.shape)}")
+            raise ctx.fail(f"the constant value must be one {x.dtype.value}, got "
+                           f"{data.dtype}{list(data.shape)}")
         value = data.reshape(-1)[0].item()
     elif out.dtype in (DType.INT8, DType.UINT8) and out.quant is not None and not out.quant.per_channel:
         value = out.quant.zp
@@ -87,12 +90,13 @@ def strided_slice(ctx: OpContext) -> Converted:
     if not len(begin) == len(end) == len(strides) <= len(x.shape) or 0 in strides:
         raise ctx.fail(f"begin {begin}, end {end} and strides {strides} do not fit a {len(x.shape)}-D input")
     shrink = int(o["ShrinkAxisMask"])
-    b, e, s, sizes = geometry.strided_slice(x.shape, begin, end, strides, int(o["BeginMask"]), int(o["EndMask"]),
-                                            shrink, bool(o["Offset"]))
+    b, e, s, sizes = geometry.strided_slice(x.shape, begin, end, strides, int(o["BeginMask"]),
+                                            int(o["EndMask"]), shrink, bool(o["Offset"]))
     pad = len(x.shape) - len(begin)
     kept = tuple(n for i, n in enumerate(sizes) if not (shrink << pad) >> i & 1)
     if kept != out.shape:
-        raise ctx.fail(f"the slice of {list(x.shape)} has shape {list(kept)}, the output is {list(out.shape)}")
+        raise ctx.fail(f"the slice of {list(x.shape)} has shape {list(kept)}, the output is "
+                       f"{list(out.shape)}")
     return Converted("SLICE", (ctx.name(0),), dict(begin=tuple(b), end=tuple(e), strides=tuple(s)))
 
 
@@ -106,9 +110,11 @@ def slice_op(ctx: OpContext) -> Converted:
     end = [n if s == -1 else b + s for b, s, n in zip(begin, size, x.shape)]
     if any(not 0 <= b <= e <= n for b, e, n in zip(begin, end, x.shape)):
         raise ctx.fail(f"begin {begin} and size {size} reach outside the input {list(x.shape)}")
-    if out.shape != tuple(e - b for b, e in zip(begin, end)):
-        raise ctx.fail(f"the slice has shape {[e - b for b, e in zip(begin, end)]}, the output is {list(out.shape)}")
-    return Converted("SLICE", (ctx.name(0),), dict(begin=tuple(begin), end=tuple(end), strides=(1,) * len(begin)))
+    sizes = [e - b for b, e in zip(begin, end)]
+    if list(out.shape) != sizes:
+        raise ctx.fail(f"the slice has shape {sizes}, the output is {list(out.shape)}")
+    attrs = dict(begin=tuple(begin), end=tuple(end), strides=(1,) * len(begin))
+    return Converted("SLICE", (ctx.name(0),), attrs)
 
 
 def _split(ctx: OpContext, data_input: int, axis: int, sizes: list[int]) -> Converted:
@@ -161,9 +167,9 @@ def resize_nearest_neighbor(ctx: OpContext) -> Converted:
     size = ctx.tensor(1)
     if size.data is not None and [int(v) for v in size.data.reshape(-1)] != list(out.shape[1:3]):
         raise ctx.fail(f"size operand {size.data.tolist()} differs from the output's {list(out.shape[1:3])}")
-    o = ctx.options
-    return Converted("RESIZE_NEAREST_NEIGHBOR", (ctx.name(0),),
-                     dict(align_corners=bool(o["AlignCorners"]), half_pixel_centers=bool(o["HalfPixelCenters"])))
+    attrs = dict(align_corners=bool(ctx.options["AlignCorners"]),
+                 half_pixel_centers=bool(ctx.options["HalfPixelCenters"]))
+    return Converted("RESIZE_NEAREST_NEIGHBOR", (ctx.name(0),), attrs)
 
 
 CONVERTERS = {

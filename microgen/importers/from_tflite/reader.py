@@ -212,7 +212,8 @@ class _Reader:
         if kind == 0:
             opts = _default_options(class_name)
         elif _OPTION_NAMES.get(kind) != class_name:
-            raise CorruptFile(f"builtin options of type {_OPTION_NAMES.get(kind, kind)}, expected {class_name}")
+            raise CorruptFile(f"builtin options of type {_OPTION_NAMES.get(kind, kind)}, "
+                              f"expected {class_name}")
         else:
             table = op.BuiltinOptions()
             opts = cls()

@@ -68,8 +68,8 @@ def check_dtypes(raws: list[RawTensor], used: list[int], names: list[str], path:
             f"{', '.join(d.value for d in DType)} tensors")
     sparse = [f"{names[i]!r}" for i in used if raws[i].sparse]
     if sparse:
-        raise UnsupportedOpError(f"{path}: sparse (compressed) tensors are not supported: {', '.join(sparse)}; "
-                                 f"convert the model without sparsity")
+        raise UnsupportedOpError(f"{path}: sparse (compressed) tensors are not supported: "
+                                 f"{', '.join(sparse)}; convert the model without sparsity")
     custom = [f"{names[i]!r}" for i in used if raws[i].custom_quantization]
     if custom:
         raise UnsupportedDTypeError(f"{path}: tensors with custom quantization details are not supported: "
