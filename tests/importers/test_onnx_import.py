@@ -373,3 +373,43 @@ def test_qdq_fusion_on_a_hand_made_model():
         steps.append(np.rint(np.abs(got - want) * 256).ravel())
     steps = np.concatenate(steps)
     assert steps.max() <= 2 and np.mean(steps <= 1) >= 0.98, np.bincount(steps.astype(int))
+
+
+def test_qdq_conv_with_a_separate_bias_add_folds_it():
+    """DQ -> Conv -> Add(DQ'd constant [C,1,1]) -> Relu -> Q: one int8 CONV_2D with an int32 bias."""
+    import onnxruntime as ort
+    I8 = TensorProto.INT8
+    rng = np.random.default_rng(5)
+    inits = [helper.make_tensor("xs", F, [], [0.02]), helper.make_tensor("xz", I8, [], [-3]),
+             numpy_helper.from_array(rng.integers(-127, 128, (6, 2, 3, 3)).astype(np.int8), "w"),
+             helper.make_tensor("ws", F, [], [0.01]), helper.make_tensor("wz", I8, [], [0]),
+             numpy_helper.from_array(rng.integers(-128, 128, (6, 1, 1)).astype(np.int8), "k"),
+             helper.make_tensor("ks", F, [], [0.003]), helper.make_tensor("kz", I8, [], [7]),
+             helper.make_tensor("ys", F, [], [0.05]), helper.make_tensor("yz", I8, [], [-128])]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xf"]),
+             helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wf"]),
+             helper.make_node("DequantizeLinear", ["k", "ks", "kz"], ["kf"]),
+             helper.make_node("Conv", ["xf", "wf"], ["c"], strides=[2, 2]),
+             helper.make_node("Add", ["c", "kf"], ["a"]),
+             helper.make_node("Relu", ["a"], ["r"]),
+             helper.make_node("QuantizeLinear", ["r", "ys", "yz"], ["rq"]),
+             helper.make_node("DequantizeLinear", ["rq", "ys", "yz"], ["y"])]
+    graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", F, [1, 2, 9, 9])],
+                              [helper.make_tensor_value_info("y", F, None)], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    g = verify(load_onnx(data, "qdq", "qdq.onnx", None))
+    assert [op.kind for op in g.ops] == ["QUANTIZE", "TRANSPOSE", "CONV_2D", "DEQUANTIZE", "TRANSPOSE"]
+    conv = g.ops[2]
+    bias = g.tensors[conv.inputs[2]]
+    k = numpy_helper.to_array(inits[5]).ravel().astype(np.float64)
+    np.testing.assert_array_equal(bias.data, np.rint((k - 7) * np.float32(0.003) / (0.02 * 0.01)))
+    assert conv.attrs["activation"] == "RELU"
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(1).normal(0, 1, size=(1, 2, 9, 9)).astype(np.float32)
+    got, (want,) = run(g, {"x": x})["y"], sess.run(None, {"x": x})
+    assert np.abs(got - want).max() <= 0.05 * 1.001

@@ -9,46 +9,16 @@ import numpy as np
 import pytest
 
 from microgen import importers, reference
+from microgen.testing import corpus
 from microgen.testing.corpus import require_model, seeded_inputs
 from microgen.testing.oracles import tflm_run
 
 N_SAMPLES = 20
 
-INT_MODELS = [
-    "mlperf_tiny/kws_ref_model.tflite",
-    "mlperf_tiny/pretrainedResnet_quant.tflite",
-    "mlperf_tiny/ad01_int8.tflite",
-    "tflm/hello_world_int8.tflite",
-    "tflm/micro_speech_quantized.tflite",
-    "tflm/simple_add_model.tflite",
-    "tflm/seanet_int16/add0.tflite",
-    "tflm/seanet_int16/conv0.tflite",
-    "tflm/seanet_int16/leaky_relu0.tflite",
-    "tflm/seanet_int16/pad0.tflite",
-    "tflm/seanet_int16/quantize0.tflite",
-    "tflm/seanet_int16/strided_slice0.tflite",
-    "tflm/seanet_int16/sub0.tflite",
-    "tflm/seanet_int16/transpose_conv4.tflite",
-    "extra/activations_fc_int8.tflite",
-    "extra/add_mul_concat_int8.tflite",
-    "extra/conv_dw_fc_int16x8.tflite",
-    "extra/conv_dw_fc_per_tensor_int8.tflite",
-    "extra/conv_dw_fc_uint8_io.tflite",
-    "extra/pad_conv_mean_fc_int8.tflite",
-    "extra/split_slice_transpose_conv1d_int8.tflite",
-    "extra/transpose_conv_upsample_int8.tflite",
-    "digits/digits_cnn_int8_tfliteconv.tflite",
-    "digits/digits_mlp_int8_tfliteconv.tflite",
-]
-SLOW_INT_MODELS = ["mlperf_tiny/vww_96_int8.tflite"]
-
-FLOAT_MODELS = [
-    "mlperf_tiny/ad01_fp32.tflite",
-    "tflm/hello_world_float.tflite",
-    "digits/digits_cnn_float.tflite",
-    "digits/digits_mlp_float.tflite",
-]
-SLOW_FLOAT_MODELS = ["mlperf_tiny/pretrainedResnet.tflite", "mlperf_tiny/vww_96_float.tflite"]
+INT_MODELS = corpus.INT_TFLITE
+SLOW_INT_MODELS = corpus.SLOW_INT_TFLITE
+FLOAT_MODELS = corpus.FLOAT_TFLITE
+SLOW_FLOAT_MODELS = corpus.SLOW_FLOAT_TFLITE
 
 
 def _ids(models):

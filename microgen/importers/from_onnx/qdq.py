@@ -11,7 +11,9 @@ activations, int8 weights with zero point 0 for convs (per-tensor or per-output-
 output consumed only by the QuantizeLinear, an int32-representable bias.
 
 Biases: a DequantizeLinear'd int32 bias whose scale is in_scale * w_scale (to 1e-6) is used as is;
-others are requantized to that scale with round-half-to-even.
+others are requantized to that scale with round-half-to-even. A constant bias Add between a Conv and its
+QuantizeLinear is folded into the int32 bias; one after the Conv's own QuantizeLinear stays a quantized
+ADD (folding it would skip a rounding step the model, and onnxruntime, performs).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 
 from ...graph import DType, QuantParams
 from . import layout as L
-from .common import (ACT_BOUNDS, broadcast_shape, choose_layout, clip_bounds, make_quant,
+from .common import (ACT_BOUNDS, broadcast_shape, choose_layout, clip_bounds, following_bias, make_quant,
                      round_half_even_int32)
 from .context import Ctx, QSource
 from .parse import Node
@@ -100,48 +102,57 @@ def _finish(ctx: Ctx, kind: str, inputs, plan: Plan, shape, perm, natural: Quant
     ctx.skip.update(plan.skip)
 
 
-def bias_int32(ctx: Ctx, b: str, s_in: float, w_quant: QuantParams, n: int, beta: float = 1.0):
-    """(int32 bias [n], its QuantParams) at scale s_in * s_w, or (None, None) for no bias; (False, None)
-    when the bias cannot be used."""
-    if not b:
+def bias_int32(ctx: Ctx, b: str, s_in: float, w_quant: QuantParams, n: int, beta: float = 1.0,
+               extra: np.ndarray | None = None):
+    """(int32 bias [n], its QuantParams) at scale s_in * s_w from bias input `b` (times beta) plus a
+    real-valued `extra` [n] (a folded bias Add), or (None, None) for no bias; (False, None) when the bias
+    cannot be used."""
+    if not b and extra is None:
         return None, None
     s_b = s_in * np.broadcast_to(np.asarray(w_quant.scale, np.float64), (n,))
-    v = ctx.val(b)
-    q = None
-    if v.dq_of is not None and ctx.is_const(v.dq_of.name) and ctx.val(v.dq_of.name).dtype == DType.INT32:
-        src, bq = ctx.val(v.dq_of.name).const, v.dq_of.quant
-        if src.size not in (1, n):
-            return False, None
-        given = np.broadcast_to(np.asarray(bq.scale, np.float64), (n,))
-        zps = np.asarray(bq.zero_point)
-        if beta == 1.0 and not zps.any() and np.allclose(given, s_b, rtol=1e-6, atol=0):
-            q = np.broadcast_to(src.reshape(-1), (n,)).astype(np.int32)
-    if q is None:
+    real = np.zeros(n) if extra is None else extra.astype(np.float64)
+    if b:
+        v = ctx.val(b)
+        src = ctx.val(v.dq_of.name) if v.dq_of is not None else None
+        if src is not None and src.const is not None and src.dtype == DType.INT32 and src.const.size in (1, n):
+            given = np.broadcast_to(np.asarray(v.dq_of.quant.scale, np.float64), (n,))
+            if beta == 1.0 and extra is None and not any(v.dq_of.quant.zero_point) and \
+                    np.allclose(given, s_b, rtol=1e-6, atol=0):
+                q = np.broadcast_to(src.const.reshape(-1), (n,)).astype(np.int32)
+                return _c(q), _bias_quant(s_b, w_quant)   # already at the accumulator scale
         if v.const is None or v.const.size not in (1, n) or not v.dtype.is_float:
             return False, None
-        real = np.broadcast_to(v.const.astype(np.float64).reshape(-1), (n,)) * beta
-        q = round_half_even_int32(real / s_b)
-        if q is None:
-            return False, None
-    quant = QuantParams.per_tensor(float(s_b[0])) if w_quant.axis is None else \
-        QuantParams(tuple(float(s) for s in s_b), (0,) * n, 0)
-    return _c(q), quant
+        real = real + np.broadcast_to(v.const.astype(np.float64).reshape(-1), (n,)) * beta
+    q = round_half_even_int32(real / s_b)
+    return (False, None) if q is None else (q, _bias_quant(s_b, w_quant))
+
+
+def _bias_quant(s_b: np.ndarray, w_quant: QuantParams) -> QuantParams:
+    if w_quant.axis is None:
+        return QuantParams.per_tensor(float(s_b[0]))
+    return QuantParams(tuple(float(s) for s in s_b), (0,) * len(s_b), 0)
 
 
 # -- the fusions ------------------------------------------------------------------------------------
 def try_conv(ctx: Ctx, node: Node) -> bool:
+    """Conv on int8; a constant per-channel Add right after the conv (before any QuantizeLinear) is
+    folded into the int32 bias (rounded to the accumulator scale)."""
     from .ops_conv import conv_core
     qx, qw = qin(ctx, node.input(0)), qin(ctx, node.input(1), const=True)
     if qx is None or qw is None or any(qw.quant.zero_point) or qw.quant.axis not in (None, 0):
         return False
-    plan = plan_output(ctx, node, allow_act=True)
-    if plan is None:
-        return False
     w = ctx.val(qw.name).const
-    bias, bq = bias_int32(ctx, node.input(2), qx.quant.s, qw.quant, w.shape[0])
+    xs = ctx.val(node.input(0)).shape
+    plan, extra = plan_output(ctx, node, allow_act=True), None
+    if plan is None:
+        extra, add = following_bias(ctx, node.outputs[0], w.shape[0], len(xs), 1)
+        plan = plan_output(ctx, add, allow_act=True) if add is not None else None
+        if plan is None:
+            return False
+        plan.skip.append(add.index)
+    bias, bq = bias_int32(ctx, node.input(2), qx.quant.s, qw.quant, w.shape[0], extra=extra)
     if bias is False:
         return False
-    xs = ctx.val(node.input(0)).shape
     conv_core(ctx, node, ctx.get_q(qx, L.channels_last(len(xs))), xs, w, bias, plan.out, plan.dtype,
               out_quant=plan.quant, w_quant=qw.quant, b_quant=bq, activation=plan.act, rounding="tflm")
     ctx.skip.update(plan.skip)

@@ -180,7 +180,8 @@ class _Reader:
                         is_variable=bool(t.IsVariable()), sparse=t.Sparsity() is not None)
         q = child(t.Quantization())
         if q is not None:
-            raw.scale = tuple(float(s) for s in (numpy_field(q, "Scale") if not q.ScaleIsNone() else ()))
+            scales = numpy_field(q, "Scale")
+            raw.scale = () if scales is None else tuple(float(s) for s in scales)
             raw.zero_point = _ints(numpy_field(q, "ZeroPoint"))
             raw.quantized_dimension = int(q.QuantizedDimension())
             raw.custom_quantization = int(q.DetailsType()) != 0
