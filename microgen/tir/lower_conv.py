@@ -23,7 +23,7 @@ from ..fixedpoint import activation_range_float
 from ..graph import DType, Op, Tensor
 from .lower import LowerContext, lowering
 from .lower_fc import describe
-from .nodes import (Assign, Decl, Expr, If, IntImm, PrimFunc, Stmt, Var, add, as_expr, binop, cast, const,
+from .nodes import (Assign, BinOp, Decl, Expr, If, IntImm, PrimFunc, Stmt, Var, add, as_expr, binop, cast, const,
                     eq, ge, gt, load, logical_and, loop, lt, maximum, minimum, mul, select, seq, store, sub)
 from .quant import Requant, conv_requant, requant_consts, requantize
 
@@ -140,6 +140,32 @@ class Mac:
             buf = self.ctx.const(hint, values, DType.INT32 if fits else DType.INT64, doc)
         return lambda c: load(buf, c)
 
+    def window_bias(self, b: Tensor | None, w_rows: np.ndarray, has_inner: bool, has_border: bool):
+        """Initial accumulator values (channel -> Expr) for interior pixels (input zero point folded into the
+        bias) and border pixels (the plain bias; they add the offset per tap), and the accumulator type
+        fitted to both paths' partial sums. w_rows: effective weights [channels, taps]."""
+        bias = self.bias_values(b)
+        if self.is_float:
+            init = self.bias_init(bias, "bias", "bias")
+            return init, init
+        w_rows = w_rows.astype(np.int64)
+        folded = bias + self.x_off * w_rows.sum(axis=1)
+        wabs = int(np.abs(w_rows).sum(axis=1).max(initial=0))
+        bounds = [0]
+        if has_inner:
+            bounds.append(int(np.abs(folded).max()) + self.x_range(0) * wabs)
+        if has_border:
+            bounds.append(int(np.abs(bias).max()) + self.x_range(self.x_off) * wabs)
+        self.fit_accumulator(max(bounds))
+        inner = border = None
+        if has_inner:
+            inner = self.bias_init(folded, "bias", "bias + input_offset * sum(weights[c]) (input zero point "
+                                   "folded in; interior pixels)" if self.x_off else "bias")
+        if has_border:
+            border = (inner if self.x_off == 0 and has_inner else
+                      self.bias_init(bias, "bias_raw", "bias (border pixels add the input offset per tap)"))
+        return inner, border
+
     # -- the epilogue ----------------------------------------------------------------------------------
     def finish(self, channel: Expr, out, index: Expr) -> Stmt:
         """Store the finished accumulator `self.acc` of `channel` to out[index]."""
@@ -229,6 +255,7 @@ class Axis:
     def origin(self, o: Expr) -> Expr:
         return add(mul(o, self.stride), -self.pad)
 
+
     def taps(self, o: Expr, name: str) -> tuple[list[Stmt], Expr, Expr]:
         """(declarations, first valid tap, number of valid taps) of output o. C's `/` truncates toward
         zero, which is the ceiling for the negative numerators that occur, and <= 0 whenever the true
@@ -252,7 +279,8 @@ def bind(stmts: list[Stmt], name: str, value: Expr) -> Expr:
     value = as_expr(value)
     if isinstance(value, (Var, IntImm)):
         return value
-    var = Var(name, value.dtype)
+    narrow = value.dtype.is_int and value.dtype.itemsize < 4  # e.g. a load from an int16 table
+    var = Var(name, DType.INT32 if narrow else value.dtype)
     stmts.append(Decl(var, value))
     return var
 
@@ -297,6 +325,16 @@ def window_nest(batch: int, ay: Axis, ax: Axis, pixel) -> Stmt:
     return loop("n", batch, lambda n: loop("oy", ay.n_out, lambda oy: row(n, oy)))
 
 
+def pixel_bases(decls: list[Stmt], n: Expr, oy: Expr, ox: Expr, ay: Axis, ax: Axis, cin: int,
+                cout: int) -> tuple[Expr, Expr]:
+    """xp: the NHWC index of channel 0 of the window's top-left tap (negative or past the row when that tap
+    is padding; only valid taps are read); yp: the index of the output pixel's channel 0."""
+    row = linear_sum(mul(n, ay.n_in), ay.origin(oy))
+    xp = bind(decls, "xp", mul(linear_sum(scaled(row, ax.n_in), ax.origin(ox)), cin))
+    yp = bind(decls, "yp", mul(linear_sum(mul(linear_sum(mul(n, ay.n_out), oy), ax.n_out), ox), cout))
+    return xp, yp
+
+
 def spatial_attrs(op: Op) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     strides = tuple(op.attr("strides", (1, 1)))
     dilations = tuple(op.attr("dilations", (1, 1)))
@@ -313,11 +351,20 @@ def window_doc(ay: Axis, ax: Axis, extra: str = "") -> str:
     return text
 
 
+def scaled(e: Expr, k: int) -> Expr:
+    """e * k, folding (a * c) * k into a * (c * k)."""
+    if isinstance(e, BinOp) and e.op == "*" and isinstance(e.b, IntImm):
+        return mul(e.a, e.b.value * k)
+    return mul(e, k)
+
+
 def linear_sum(*terms) -> Expr:
     """t0 + t1 + ... with constants gathered at the end (prints `a * 8 + b * 2 - 1`, not `a + (b - 1)`)."""
     c, out = 0, const(0)
     for t in terms:
         t = as_expr(t)
+        if isinstance(t, BinOp) and t.op == "+" and isinstance(t.b, IntImm):
+            c, t = c + t.b.value, t.a
         if isinstance(t, IntImm):
             c += t.value
         else:
@@ -349,33 +396,13 @@ def lower_conv_2d(ctx: LowerContext, op: Op) -> PrimFunc:
     w_eff, w_dtype = mac.weights(w)
     weights = ctx.const("weights", w_eff, w_dtype, f"weights [{cout}][{kh}][{kw}][{cg}] (Cout, KH, KW, Cin/groups)"
                         + ("" if mac.is_float or not np.any(w.quant.zero_point) else ", zero point subtracted"))
-    bias = mac.bias_values(b)
-    init_inner = init_border = None
-    if mac.is_float:
-        init_inner = init_border = mac.bias_init(bias, "bias", "bias")
-    else:
-        w_rows = w_eff.reshape(cout, -1)
-        folded = bias + mac.x_off * w_rows.sum(axis=1)
-        wabs = int(np.abs(w_rows).sum(axis=1).max(initial=0))
-        bounds = []
-        if has_inner:
-            bounds.append(int(np.abs(folded).max()) + mac.x_range(0) * wabs)
-        if has_border:
-            bounds.append(int(np.abs(bias).max()) + mac.x_range(mac.x_off) * wabs)
-        mac.fit_accumulator(max(bounds))
-        if has_inner:
-            init_inner = mac.bias_init(folded, "bias", "bias + input_offset * sum(weights[c]) (input zero "
-                                       "point folded in; interior pixels)" if mac.x_off else "bias")
-        if has_border:
-            init_border = (init_inner if mac.x_off == 0 and has_inner else
-                           mac.bias_init(bias, "bias_raw", "bias (border pixels add the input offset per tap)"))
+    init_inner, init_border = mac.window_bias(b, w_eff.reshape(cout, -1), has_inner, has_border)
     acc = mac.acc
     merged = dw == 1 and groups == 1  # a row of taps is one contiguous run of KW * Cin in x and in w
 
     def pixel(nn, oy, ox):
         decls: list[Stmt] = []
-        xp = bind(decls, "xp", mul(linear_sum(mul(linear_sum(mul(nn, h), ay.origin(oy)), wd), ax.origin(ox)), cin))
-        yp = bind(decls, "yp", mul(linear_sum(mul(linear_sum(mul(nn, y.shape[1]), oy), y.shape[2]), ox), cout))
+        xp, yp = pixel_bases(decls, nn, oy, ox, ay, ax, cin, cout)
 
         def body(t: Taps) -> Stmt:
             off = mac.x_off if t.clipped else 0
@@ -385,7 +412,8 @@ def lower_conv_2d(ctx: LowerContext, op: Op) -> PrimFunc:
                 return add(load(xin, i), off) if off else load(xin, i)
 
             def channel(g, o):
-                co = add(mul(g, og), o)
+                stmts: list[Stmt] = []
+                co = bind(stmts, "co", add(mul(g, og), o))
                 wb = mul(co, kh * kw * cg)
 
                 def ky_loop(ky):
@@ -397,7 +425,7 @@ def lower_conv_2d(ctx: LowerContext, op: Op) -> PrimFunc:
                     return loop("kx", t.nkx, lambda kx: loop("c", cg, lambda c: mac_step(
                         acc, xv(linear_sum(xr, mul(kx, dw * cin), mul(g, cg), c)),
                         load(weights, linear_sum(wr, mul(kx, cg), c)))), start=t.kx0)
-                return seq(Decl(acc, init(co)), loop("ky", t.nky, ky_loop, start=t.ky0),
+                return seq(*stmts, Decl(acc, init(co)), loop("ky", t.nky, ky_loop, start=t.ky0),
                            mac.finish(co, out, add(yp, co)))
             return loop("g", groups, lambda g: loop("o", og, lambda o: channel(g, o)))
         return decls, body

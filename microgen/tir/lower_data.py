@@ -20,7 +20,7 @@ from ..graph import DType, Op, Tensor
 from ..reference.shape_ops import _nearest_source
 from .lower import LowerContext, lowering
 from .nodes import (Buffer, Decl, Expr, PrimFunc, Stmt, Var, add, cast, clamp, const, ge, gt, le, load, logical_and,
-                    loop, lt, maximum, minimum, mul, ne, seq, store, sub, eq)
+                    loop, lt, maximum, minimum, mul, ne, select, seq, store, sub, eq)
 
 LOOP_NAMES = ("i", "j", "k", "l", "m", "n", "p", "q")
 
@@ -97,17 +97,12 @@ def float_to_int(value: Expr, zero_point, lo: int, hi: int, zp_range: tuple[int,
     if mode == "half_away":
         up, down = ge(f, half), le(f, mhalf)
     elif mode == "half_even":
-        odd = ne(t % 2, 0)
-        up = _or(gt(f, half), logical_and(eq(f, half), odd))
-        down = _or(lt(f, mhalf), logical_and(eq(f, mhalf), odd))
+        odd = ne(t % 2, 0)  # a tie goes to the even neighbour
+        up = select(eq(f, half), odd, gt(f, half))
+        down = select(eq(f, mhalf), odd, lt(f, mhalf))
     else:
         raise ValueError(mode)
     return stmts, clamp(sub(add(add(t, up), zero_point), down), lo, hi)
-
-
-def _or(a, b):
-    from .nodes import binop
-    return binop("||", a, b)
 
 
 def operand(ctx: LowerContext, name: str, pname: str, hint: str | None = None) -> Buffer:

@@ -19,6 +19,8 @@ from .nodes import (Assign, BinOp, Buffer, Call, Cast, Comment, Decl, Evaluate, 
 _PREC = {"*": 13, "/": 13, "%": 13, "+": 12, "-": 12, "<<": 11, ">>": 11, "<": 10, "<=": 10, ">": 10,
          ">=": 10, "==": 9, "!=": 9, "&": 8, "^": 7, "|": 6, "&&": 5, "||": 4}
 _ATOM = 16
+# Operators whose operands gcc wants bracketed when they are other binary operators.
+_CLARIFY = {"<<", ">>", "&", "|", "^", "||"}
 _MINMAX_SUFFIX = {DType.INT32: "i32", DType.INT64: "i64", DType.UINT32: "u32", DType.FLOAT32: "f32",
                   DType.FLOAT64: "f64"}
 INDENT = "    "
@@ -88,8 +90,17 @@ class CPrinter:
             left = self._paren(*self._expr(e.a), prec)
             # Right operand needs parentheses at equal precedence too (a - (b - c)).
             right = self._paren(*self._expr(e.b), prec + 1)
+            if e.op in _CLARIFY:  # gcc -Wparentheses: (a + b) >> c, (a < b) & c, (a && b) || c
+                left = self._clarify(e.a, left, e.op)
+                right = self._clarify(e.b, right, e.op)
             return f"{left} {e.op} {right}", prec
         raise TypeError(f"cannot print {type(e).__name__}")
+
+    @staticmethod
+    def _clarify(child: Expr, text: str, parent: str) -> str:
+        if isinstance(child, BinOp) and child.op in _PREC and child.op != parent and not text.startswith("("):
+            return f"({text})"
+        return text
 
     @staticmethod
     def _paren(text: str, prec: int, needed: int) -> str:

@@ -198,6 +198,17 @@ def test_reductions_slices_and_opset11_softmax():
     assert mean.attrs["axes"] == (1, 2)   # ONNX axes 2, 3 of the channels-last tensor
 
 
+def test_negative_pads_crop():
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("Pad", ["c", "p1"], ["y1"], mode="edge"),
+             helper.make_node("Pad", ["c", "p2"], ["y2"])]
+    inits = {"w": r(4, 2, 1, 1), "p1": np.array([0, 0, -1, 2, 0, -1, 1, -2], np.int64),
+             "p2": np.array([0, 0, -1, -2, 0, 0, 0, -1], np.int64)}
+    graph = check_against_ort(make_model(nodes, {"x": ([1, 2, 5, 6], F)}, ["y1", "y2"], inits))
+    assert Counter(op.kind for op in graph.ops) == Counter(
+        {"TRANSPOSE": 3, "CONV_2D": 1, "PAD": 1, "SLICE": 2})
+
+
 def test_matmul_gemm_variants():
     nodes = [helper.make_node("MatMul", ["x", "w"], ["mm"]),
              helper.make_node("Add", ["mm", "b"], ["h"]),
@@ -233,8 +244,8 @@ def test_dangling_tensor_reference():
     data = make_model([helper.make_node("Relu", ["nowhere"], ["y"], name="r")], {"x": ([1], F)}, ["y"])
     with pytest.raises(ModelFormatError) as e:
         load_onnx(data, "m", "m.onnx", None)
-    assert str(e.value) == ("m.onnx: node #0 'r' (Relu) reads 'nowhere', which no node, input or initializer "
-                            "defines")
+    assert str(e.value) == ('m.onnx: node #0 "r" (Relu) reads \'nowhere\', which no node, input or '
+                            'initializer defines')
 
 
 def test_files_through_importers_load(tmp_path):
@@ -413,3 +424,18 @@ def test_qdq_conv_with_a_separate_bias_add_folds_it():
     x = np.random.default_rng(1).normal(0, 1, size=(1, 2, 9, 9)).astype(np.float32)
     got, (want,) = run(g, {"x": x})["y"], sess.run(None, {"x": x})
     assert np.abs(got - want).max() <= 0.05 * 1.001
+
+
+def test_shape_computations_are_folded():
+    """PyTorch-style flatten: Shape -> Gather -> Unsqueeze -> Concat -> Reshape becomes one RESHAPE."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("Shape", ["c"], ["s"]),
+             helper.make_node("Constant", [], ["zero"], value=numpy_helper.from_array(np.array(0, np.int64))),
+             helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "ax"], ["n1"]),
+             helper.make_node("Concat", ["n1", "minus1"], ["shape"], axis=0),
+             helper.make_node("Reshape", ["c", "shape"], ["y"])]
+    inits = {"w": r(4, 3, 1, 1), "ax": np.array([0], np.int64), "minus1": np.array([-1], np.int64)}
+    graph = check_against_ort(make_model(nodes, {"x": ([1, 3, 4, 4], F)}, ["y"], inits))
+    assert [op.kind for op in graph.ops] == ["TRANSPOSE", "CONV_2D", "TRANSPOSE", "RESHAPE"]
+    assert graph.tensors["y"].shape == (1, 64)

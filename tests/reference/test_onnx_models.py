@@ -21,7 +21,8 @@ from microgen.testing.corpus import require_model, seeded_inputs
 
 FLOAT_MODELS = ["onnx/mnist-8.onnx", "onnx/derived/mnist-8_opset13.onnx",
                 "onnx/onnx2c_atmega_mnist_simplified.onnx", "onnx/onnx2c_mnist_pytorch.onnx",
-                "onnx/onnx2c_tfl_helloworld.onnx", "digits/digits_cnn_float.onnx", "digits/digits_mlp_float.onnx"]
+                "onnx/onnx2c_tfl_helloworld.onnx", "digits/digits_cnn_float.onnx",
+                "digits/digits_mlp_float.onnx"]
 
 
 class Ort:

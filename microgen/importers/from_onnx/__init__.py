@@ -18,7 +18,7 @@ from typing import Mapping
 import numpy as np
 
 from ...errors import MicrogenError, ModelFormatError, UnsupportedOpError
-from ...graph import Graph
+from ...graph import Graph, verify
 from . import ops_conv, ops_elementwise, ops_matmul, ops_pool, ops_quant, ops_shape  # noqa: F401 (registers)
 from .common import TABLE, CheckView
 from .context import Ctx
@@ -27,9 +27,13 @@ from .parse import ONNX_TO_DTYPE, ModelInfo, one_line, parse
 
 
 def load_onnx(data: bytes, name: str, path: str, bind: Mapping[str, np.ndarray] | None = None) -> Graph:
+    """Import ONNX model bytes (`path` is only used in messages and for external data) into a verified
+    Graph. `bind`: graph inputs (by name) that become constants. Raises ModelFormatError (corrupt or
+    inconsistent file), UnsupportedDTypeError, UnsupportedOpError (every unsupported node at once),
+    InvalidInputError (bad `bind`)."""
     info = parse(data, name, path, bind)
     check_support(info)
-    return convert(info)
+    return verify(convert(info))
 
 
 # Converters that turn constant inputs into a constant output themselves.
@@ -109,4 +113,4 @@ def _compare_inferred(ctx: Ctx) -> None:
                                   f"says {list(t[1])}")
 
 
-__all__ = ["load_onnx", "UnsupportedOpError"]
+__all__ = ["load_onnx", "check_support", "convert"]

@@ -183,7 +183,7 @@ def choose_layout(ctx: Ctx, names: Sequence[str], rank: int, layouts_of=None) ->
     cl = L.channels_last(rank)
     acts = [(n, layouts_of(n)) for n in names]
     acts = [(n, lay) for n, lay in acts if lay is not None]
-    if rank >= 3 and acts and all(ctx.shape(n).__len__() == rank and cl in lay for n, lay in acts):
+    if rank >= 3 and acts and all(len(ctx.shape(n)) == rank and cl in lay for n, lay in acts):
         return cl
     return L.identity(rank)
 

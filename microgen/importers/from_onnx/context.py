@@ -109,9 +109,6 @@ class Ctx:
             return self.layouts(v.dq_of.name)
         return list(v.variants)
 
-    def has_layout(self, name: str, perm: tuple[int, ...]) -> bool:
-        return self.is_const(name) or tuple(perm) in self.layouts(name)
-
     def prefers_cl(self, name: str) -> bool:
         """True if the activation is stored channels-last (so layout-aware consumers stay there)."""
         v = self.val(name)

@@ -229,16 +229,28 @@ def pad(ctx: Ctx, node: Node) -> None:
     begin, end = [0] * r, [0] * r
     for k, a in enumerate(axes):
         begin[a], end[a] = int(pads[k]), int(pads[k + len(axes)])
-    if min(begin + end) < 0:
-        raise ctx.unsupported("negative pads (cropping)")
     if mode not in ("constant", "reflect", "edge", "wrap"):
         raise ctx.unsupported(f"Pad mode {mode!r}")
     perm = unary_layout(ctx, x)
     shape = tuple(d + b + e for d, b, e in zip(v.shape, begin, end))
+    if min(shape, default=1) < 0:
+        raise _bad(ctx, f"pads {pads} crop more than the input {list(v.shape)}")
     value = float(value) if v.dtype.is_float else int(value)
-    ir = ctx.produce(node.outputs[0], shape, v.dtype, perm, v.quant)
-    ctx.emit("PAD", [ctx.get(x, perm)], [ir], pads=tuple((begin[p], end[p]) for p in perm), mode=mode,
-             value=value)
+    src = ctx.get(x, perm)
+    pos = [(max(b, 0), max(e, 0)) for b, e in zip(begin, end)]
+    crop = min(begin + end) < 0   # negative pads crop: PAD the positive part, then SLICE
+    if any(b or e for b, e in pos) or not crop:
+        padded = tuple(d + b + e for d, (b, e) in zip(v.shape, pos))
+        mid = ctx.temp(f"{node.outputs[0]}__padded", L.apply(padded, perm), v.dtype,
+                       ctx.tensors[src].quant) if crop else \
+            ctx.produce(node.outputs[0], shape, v.dtype, perm, v.quant)
+        ctx.emit("PAD", [src], [mid], pads=tuple(pos[p] for p in perm), mode=mode, value=value)
+        src = mid
+    if crop:
+        lo = [max(-b, 0) for b in begin]
+        hi = [lo[i] + shape[i] for i in range(len(shape))]
+        ctx.emit("SLICE", [src], [ctx.produce(node.outputs[0], shape, v.dtype, perm, v.quant)],
+                 begin=tuple(lo[p] for p in perm), end=tuple(hi[p] for p in perm), strides=(1,) * len(perm))
 
 
 def _check_slice(view: CheckView, node: Node) -> str | None:

@@ -291,13 +291,15 @@ def _nodes(graph: onnx.GraphProto, opsets: dict[str, int], available: set[str], 
         for o in n.output:
             if o:
                 if o in produced_by or o in available:
-                    raise ModelFormatError(f"{path}: tensor {o!r} is produced twice (node {n.name!r})")
+                    raise ModelFormatError(f'{path}: tensor {o!r} is produced twice (node #{k} "{n.name}")')
                 produced_by[o] = k
     for k, n in enumerate(protos):
+        if not n.output or not n.output[0]:
+            raise ModelFormatError(f'{path}: node #{k} "{n.name}" ({n.op_type}) has no output')
         for i in n.input:
             if i and i not in available and i not in produced_by:
-                raise ModelFormatError(f"{path}: node #{k} {n.name!r} ({n.op_type}) reads {i!r}, "
-                                       f"which no node, input or initializer defines")
+                raise ModelFormatError(f'{path}: node #{k} "{n.name}" ({n.op_type}) reads {i!r}, which no '
+                                       f'node, input or initializer defines')
     order: list[int] = []
     done = set(available)
     pending = list(range(len(protos)))
@@ -315,7 +317,7 @@ def _nodes(graph: onnx.GraphProto, opsets: dict[str, int], available: set[str], 
         ready = [k for k in pending if k not in set(rest)]
         if not ready:
             n = protos[rest[0]]
-            raise ModelFormatError(f"{path}: the graph has a cycle through node {n.name!r} ({n.op_type})")
+            raise ModelFormatError(f'{path}: the graph has a cycle through node "{n.name}" ({n.op_type})')
         for k in ready:
             order.append(k)
             done.update(o for o in protos[k].output if o)
