@@ -57,7 +57,10 @@ def lower_batch_matmul(ctx: LowerContext, op: Op) -> PrimFunc:
         if b_off is not None:
             lo, hi = b_t.dtype.limits()
             b_max = int(max(np.abs(lo + b_off).max(), np.abs(hi + b_off).max()))
+    if mac.is_float and not b_t.dtype.is_float and not b_t.is_const:
+        raise mac.unsupported(f"integer operand b {b_t.describe()} in a float product")
     if not mac.is_float:
+        mac.check_products(b_max)
         mac.fit_accumulator(depth * mac.x_range(mac.x_off) * b_max)
     acc = mac.acc
 

@@ -14,7 +14,7 @@ missing taps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -96,6 +96,7 @@ class Mac:
             zp, s = self._along(w, w.quant.zero_point, np.float64), self._along(w, w.quant.scale, np.float32)
             return ((w.data.astype(np.float64) - zp) * s.astype(np.float64)).astype(np.float32), DType.FLOAT32
         eff = w.data.astype(np.int64) - self._along(w, w.quant.zero_point, np.int64)
+        self.check_products(int(np.abs(eff).max(initial=0)))
         for dt in (DType.INT8, DType.INT16, DType.INT32):
             lo, hi = dt.limits()
             if eff.min(initial=0) >= lo and eff.max(initial=0) <= hi:
@@ -110,6 +111,11 @@ class Mac:
         shape = [1] * len(t.shape)
         shape[t.quant.axis] = arr.size
         return arr.reshape(shape)
+
+    def check_products(self, w_max: int) -> None:
+        """Products are computed in C's int: refuse operands whose product could overflow it."""
+        if max(self.x_range(0), self.x_range(self.x_off)) * w_max >= INT32_LIMIT:
+            raise self.unsupported(f"products of {self.x.describe()} and {self.w.describe()} can overflow int32")
 
     def x_range(self, offset: int) -> int:
         """max |x + offset| over the input type's values."""
@@ -177,8 +183,8 @@ class Mac:
             if self.hi != np.inf:
                 value = minimum(value, const(float(self.hi)))
             return store(out, index, value)
-        if acc.dtype == DType.INT64 and not self.wide:
-            acc = cast(acc, DType.INT32)  # wraps like TFLM's int32 accumulator
+        if acc.dtype == DType.INT64 and (not self.wide or self.onnx):
+            acc = cast(acc, DType.INT32)  # wraps like TFLM's int32 accumulator (and the onnx reference)
         if self.onnx:
             return self._finish_onnx(acc, channel, out, index)
         return store(out, index, requantize(acc, self.rq, channel, self.mult, self.shift, self.y.dtype))
@@ -216,6 +222,12 @@ class Mac:
         return lines
 
 
+def check_reads_input(mac: Mac, ay: Axis, ax: Axis) -> None:
+    if not (ay.reads_input() and ax.reads_input()):
+        raise mac.unsupported("every window lies in the padding (the output is constant); such a layer reads "
+                              "no input and is not compiled")
+
+
 def wide_accumulator(x: Tensor, b: Tensor | None, by_bias: bool) -> bool:
     """Does TFLM accumulate in int64? 16-bit activations do, except CONV_2D / FULLY_CONNECTED with an int32
     bias (reference/conv.py `_wide`)."""
@@ -248,13 +260,17 @@ class Axis:
         b = min(self.n_out, (self.n_in - 1 - (self.k - 1) * self.dil + self.pad) // self.stride + 1)
         return a, max(a, b)
 
+    def reads_input(self) -> bool:
+        """Does any output have a tap inside the input?"""
+        return any(0 <= o * self.stride - self.pad + t * self.dil < self.n_in
+                   for o in range(self.n_out) for t in range(self.k))
+
     @property
     def clips(self) -> bool:
         return self.interior() != (0, self.n_out)
 
     def origin(self, o: Expr) -> Expr:
         return add(mul(o, self.stride), -self.pad)
-
 
     def taps(self, o: Expr, name: str) -> tuple[list[Stmt], Expr, Expr]:
         """(declarations, first valid tap, number of valid taps) of output o. C's `/` truncates toward
@@ -315,14 +331,21 @@ def window_nest(batch: int, ay: Axis, ax: Axis, pixel) -> Stmt:
                 return seq(*decls, body(full))
             col_decls, kx0, nkx = ax.taps(ox, "kx")
             border = seq(*col_decls, body(Taps(ky0, nky, kx0, nkx, clipped=True)))
-            if not has_inner:
+            conds = [_in_range(oy, ya, yb, ay.n_out), _in_range(ox, xa, xb, ax.n_out)]
+            if not has_inner or False in conds:
                 return seq(*decls, border)
-            inside = logical_and(ge(oy, ya) if ya > 0 else None, lt(oy, yb) if yb < ay.n_out else None,
-                                 ge(ox, xa) if xa > 0 else None, lt(ox, xb) if xb < ax.n_out else None)
-            return seq(*decls, If(inside, body(full), border))
+            inside = logical_and(*conds)
+            return seq(*decls, body(full) if inside is None else If(inside, body(full), border))
         return seq(*row_decls, loop("ox", ax.n_out, col))
 
     return loop("n", batch, lambda n: loop("oy", ay.n_out, lambda oy: row(n, oy)))
+
+
+def _in_range(o: Expr, a: int, b: int, n: int) -> Expr | bool | None:
+    """a <= o < b: None when always true, False when never (o known at build time), else the test."""
+    if isinstance(o, IntImm):
+        return None if a <= o.value < b else False
+    return logical_and(ge(o, a) if a > 0 else None, lt(o, b) if b < n else None)
 
 
 def pixel_bases(decls: list[Stmt], n: Expr, oy: Expr, ox: Expr, ay: Axis, ax: Axis, cin: int,
@@ -391,6 +414,7 @@ def lower_conv_2d(ctx: LowerContext, op: Op) -> PrimFunc:
     has_inner, has_border = ya < yb and xa < xb, ay.clips or ax.clips
 
     mac = Mac(ctx, op, x, w, y, cout, wide_accumulator(x, b, by_bias=True))
+    check_reads_input(mac, ay, ax)
     xin = ctx.param(x.name, "x", readonly=True)
     out = ctx.param(y.name, "y")
     w_eff, w_dtype = mac.weights(w)

@@ -17,9 +17,10 @@ import numpy as np
 from ..errors import UnsupportedOpError
 from ..fixedpoint import activation_range_float, activation_range_quantized
 from ..graph import DType, Op, Tensor
+from ..reference.registry import KERNELS
 from ..reference.shape_ops import _nearest_source
 from .lower import LowerContext, lowering
-from .nodes import (Buffer, Decl, Expr, PrimFunc, Stmt, Var, add, cast, clamp, const, ge, gt, le, load, logical_and,
+from .nodes import (Buffer, Decl, Expr, PrimFunc, Stmt, Var, add, cast, clamp, const, ge, gt, le, load,
                     loop, lt, maximum, minimum, mul, ne, select, seq, store, sub, eq)
 
 LOOP_NAMES = ("i", "j", "k", "l", "m", "n", "p", "q")
@@ -112,6 +113,11 @@ def operand(ctx: LowerContext, name: str, pname: str, hint: str | None = None) -
     if t.is_const:
         return ctx.const(hint or pname, t.data, t.dtype, f"{t.name}: {t.describe()}")
     return ctx.param(name, pname, readonly=True)
+
+
+def offset_text(zp: int) -> str:
+    """' - zp' for doc comments, as it reads best: ' - 3', ' + 10', or nothing for 0."""
+    return "" if zp == 0 else (f" - {zp}" if zp > 0 else f" + {-zp}")
 
 
 def describe(op: Op, ins: list[Tensor], outs: list[Tensor], *extra: str) -> str:
@@ -231,12 +237,12 @@ def lower_concatenation(ctx: LowerContext, op: Op) -> PrimFunc:
     outer = int(np.prod(y.shape[:axis], dtype=np.int64))
     inner = int(np.prod(y.shape[axis + 1:], dtype=np.int64))
     bounds = activation_bounds(op, y)
-    srcs = [operand(ctx, t.name, f"input{k}", f"input{k}") for k, t in enumerate(ins)]
+    srcs = [_concat_operand(ctx, op, k, t, y) for k, t in enumerate(ins)]
     dst = ctx.param(y.name, "output")
     parts, notes, offset = [], [], 0
     for k, (t, src) in enumerate(zip(ins, srcs)):
         block = t.shape[axis] * inner
-        value_fn, note = _concat_value(op, t, y, bounds)
+        value_fn, note = _concat_value(op, t, y, bounds) if src.scope == "param" else (_copy(y), "")
         if note:
             notes.append(f"input{k}: {note}")
         parts.append(strided_nest([outer, block], [[y.shape[axis] * inner, 1], [block, 1]],
@@ -245,6 +251,27 @@ def lower_concatenation(ctx: LowerContext, op: Op) -> PrimFunc:
         offset += t.shape[axis]
     doc = describe(op, ins, [y], f"axis {axis}", *notes)
     return PrimFunc(ctx.func_name(op), _params(*srcs, dst), seq(*parts), doc=doc)
+
+
+def _concat_operand(ctx: LowerContext, op: Op, k: int, t: Tensor, y: Tensor) -> Buffer:
+    """A kernel parameter, or for a constant input its final output values (requantized, clamped), computed
+    here with the reference kernel."""
+    if not t.is_const:
+        return ctx.param(t.name, f"input{k}", readonly=True)
+    single = Op("CONCATENATION", (t.name,), (y.name,), {**op.attrs, "axis": 0})
+    values = KERNELS["CONCATENATION"](single, _one_tensor_graph(ctx.graph, t, y), [t.data])[0]
+    return ctx.const(f"input{k}", values, y.dtype, f"{t.name} {t.describe()} as output values")
+
+
+def _one_tensor_graph(graph, t: Tensor, y: Tensor):
+    """A graph holding t and an output tensor of t's shape with y's type, for the reference kernel."""
+    import dataclasses
+    out = dataclasses.replace(y, shape=t.shape)
+    return dataclasses.replace(graph, tensors={t.name: t, y.name: out})
+
+
+def _copy(y: Tensor):
+    return lambda dst, ix, v: store(dst, ix, cast(v, y.dtype))
 
 
 def _concat_value(op: Op, t: Tensor, y: Tensor, bounds):
@@ -266,11 +293,13 @@ def _concat_value(op: Op, t: Tensor, y: Tensor, bounds):
     def fn(dst, ix, v):
         w = Var("w", DType.FLOAT32)
         scaled = mul(cast(v, DType.FLOAT32), const(float(scale)))
-        decls, q = float_to_int(add(w, const(float(bias))) if bias != 0 else w, y.quant.zp, lo, hi,
-                                (y.quant.zp, y.quant.zp))
+        biased = w if bias == 0 else (add(w, const(float(bias))) if bias > 0 else sub(w, const(-float(bias))))
+        decls, q = float_to_int(biased, y.quant.zp, lo, hi, (y.quant.zp, y.quant.zp))
         # Multiply and add as two statements: keeps a compiler from contracting them into an FMA.
         return seq(Decl(w, scaled), *decls, store(dst, ix, cast(q, y.dtype)))
-    return fn, f"requantized: round(x * {float(scale):.9g} + {float(bias):.9g}) + {y.quant.zp}"
+    off = "" if bias == 0 else f" {'+' if bias > 0 else '-'} {abs(bias)}"
+    zp = "" if not y.quant.zp else f" {'+' if y.quant.zp > 0 else '-'} {abs(y.quant.zp)}"
+    return fn, f"requantized: round(x * {scale}{off}){zp}"
 
 
 # -- PAD -------------------------------------------------------------------------------------------

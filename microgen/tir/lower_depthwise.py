@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import DType, Op
+from ..graph import Op
 from .lower import LowerContext, lowering
-from .lower_conv import Axis, Mac, Taps, bind, linear_sum, mac_step, pixel_bases, spatial_attrs, window_doc, window_nest
+from .lower_conv import Axis, Mac, Taps, bind, check_reads_input, linear_sum, mac_step, pixel_bases, spatial_attrs, window_doc, window_nest
 from .lower_fc import describe
 from .nodes import Decl, PrimFunc, Stmt, add, load, loop, mul, seq
 
@@ -36,6 +36,7 @@ def lower_depthwise_conv_2d(ctx: LowerContext, op: Op) -> PrimFunc:
     wide = x.dtype.itemsize >= 2 and not x.dtype.is_float
 
     mac = Mac(ctx, op, x, w, y, cout, wide)
+    check_reads_input(mac, ay, ax)
     xin = ctx.param(x.name, "x", readonly=True)
     out = ctx.param(y.name, "y")
     w_eff, w_dtype = mac.weights(w)

@@ -23,7 +23,8 @@ from ..reference.elementwise import add_sub_params, arithmetic_of, quant_of
 from .lower import LowerContext, lowering
 from .nodes import (Buffer, Decl, Expr, IntImm, PrimFunc, Stmt, Var, add, binop, call, cast, clamp, const, ge, gt,
                     load, loop, maximum, minimum, mul, select, seq, store, sub)
-from .lower_data import activation_bounds, apply_bounds, describe, float_to_int, row_major_strides, strided_nest
+from .lower_data import (activation_bounds, apply_bounds, describe, float_to_int, offset_text as _off,
+                         row_major_strides, strided_nest)
 
 I32 = DType.INT32
 INT32_LIMIT = 1 << 31
@@ -45,11 +46,6 @@ def centered(x: Expr, zp: int, dtype: DType) -> Expr:
     if dtype.itemsize >= 4 and zp != 0:
         return wrapping("-", x, const(zp))
     return sub(cast(x, I32) if dtype.itemsize >= 4 else x, zp)
-
-
-def _off(zp: int) -> str:
-    """' - zp' as it reads best: ' - 3', ' + 10', or nothing for 0."""
-    return "" if zp == 0 else (f" - {zp}" if zp > 0 else f" + {-zp}")
 
 
 def _max_abs(t: Tensor, zp: int) -> int:
@@ -168,30 +164,35 @@ def _quantized_binary(ctx: LowerContext, op: Op, ta: Tensor, tb: Tensor, y: Tens
     notes.append(f"a' = requantize((a{_off(zp1)}) << {ls}, {m1}, {sh1}); b' = requantize((b{_off(zp2)}) << {ls}, "
                  f"{m2}, {sh2})")
     notes.append(f"y = clamp(requantize(a' {sign} b', {mo}, {so}){_off(-zp_out)}, {lo}, {hi})")
-    # Both scaled inputs stay within 2^30 (the multipliers are <= 0.5) unless the shift itself wraps.
-    safe = max(_max_abs(ta, zp1), _max_abs(tb, zp2)) << ls <= (1 << 30)
+    # Where int32 could overflow (16-bit inputs shifted by 20 for an 8-bit output), wrap as TFLM's int32
+    # arithmetic does, computed unsigned; elsewhere plain int arithmetic (bounds checked here).
+    shifted = [_max_abs(t, zp) << ls for t, zp in ((ta, zp1), (tb, zp2))]
+    shift_safe = [b < INT32_LIMIT for b in shifted]
+    scaled_max = [min(b, INT32_LIMIT) * m * 2.0 ** (sh - 31) + 2 for b, (m, sh) in zip(shifted, ((m1, sh1), (m2, sh2)))]
+    sum_safe = sum(scaled_max) < INT32_LIMIT
     bufs, scaled = [], []
-    for t, zp, m, sh, name in ((ta, zp1, m1, sh1, "a"), (tb, zp2, m2, sh2, "b")):
+    for t, zp, m, sh, name, safe in ((ta, zp1, m1, sh1, "a", shift_safe[0]), (tb, zp2, m2, sh2, "b", shift_safe[1])):
         if t.is_const:
             # The constant side's scaled values are computed here, once.
             pre = multiply_by_quantized_multiplier(wrap_int32((t.data.astype(np.int64) - zp) << ls), m, sh)
-            bufs.append(ctx.const(name, pre, I32, f"{t.name} scaled: requantize(({name}{_off(zp)}) << {ls}, {m}, {sh})"))
+            doc = f"{t.name} scaled: requantize(({name}{_off(zp)}) << {ls}, {m}, {sh})"
+            bufs.append(ctx.const(name, pre, I32, doc))
             scaled.append(None)
         else:
             bufs.append(ctx.param(t.name, name, readonly=True))
-            scaled.append((t, zp, m, sh))
+            scaled.append((t, zp, m, sh, safe))
 
     def scale_in(v, spec):
         if spec is None:
             return v
-        t, zp, m, sh = spec
+        t, zp, m, sh, safe = spec
         x = centered(v, zp, t.dtype)
         shifted = mul(x, 1 << ls) if safe else cast(binop("<<", cast(x, DType.UINT32), ls), I32)
         return requant(shifted, m, sh)
 
     def value(out, ix, va, vb):
         av, bv = Var("av"), Var("bv")
-        raw = binop(sign, av, bv) if safe else wrapping(sign, av, bv)
+        raw = binop(sign, av, bv) if sum_safe else wrapping(sign, av, bv)
         return seq(Decl(av, scale_in(va, scaled[0])), Decl(bv, scale_in(vb, scaled[1])), finish(out, ix, raw, mo, so))
     return bufs[0], bufs[1], value
 
@@ -305,6 +306,7 @@ class _PerChannel:
         self.dtype = dtype
         self.scalar = bool(np.all(self.values == self.values[0]))
         self.buf = None if self.scalar else ctx.const(hint, self.values, dtype, doc)
+        self.hint = hint
 
     def at(self, c: Expr | None) -> Expr:
         if self.scalar:
@@ -313,7 +315,17 @@ class _PerChannel:
         return load(self.buf, c)
 
     def __str__(self) -> str:
-        return str(self.values[0].item()) if self.scalar else f"{len(self.values)} per channel"
+        if not self.scalar:
+            return f"{self.buf.name}[c]"
+        v = self.values[0]
+        return str(np.float32(v)) if self.dtype.is_float else str(int(v))
+
+    def minus(self) -> str:
+        """' - zp' for the doc comment: ' - 3', ' + 5', '' for 0, ' - table[c]'."""
+        return _off(int(self.values[0])) if self.scalar else f" - {self}"
+
+    def plus(self) -> str:
+        return _off(-int(self.values[0])) if self.scalar else f" + {self}"
 
 
 def _minus(v: Expr, zp: Expr, dtype: DType) -> Expr:
@@ -361,8 +373,8 @@ def lower_quantize(ctx: LowerContext, op: Op) -> PrimFunc:
         if not identity:
             mult = _PerChannel(ctx, m, n_ch, "mult", I32, "requantization multipliers (Q31)")
             shift = _PerChannel(ctx, s, n_ch, "shift", I32, "requantization shifts (left > 0)")
-        notes.append("same scale: y = clamp(x - zp_in + zp_out)" if identity
-                     else f"y = clamp(requantize(x - {in_zp}, {mult}, {shift}) + {out_zp})")
+        notes.append(f"same scale: y = clamp(x{in_zp.minus()}{out_zp.plus()})" if identity
+                     else f"y = clamp(requantize(x{in_zp.minus()}, {mult}, {shift}){out_zp.plus()})")
 
         def body(i, c):
             diff = _minus(load(src, i), in_zp.at(c), x.dtype)
@@ -375,9 +387,9 @@ def lower_quantize(ctx: LowerContext, op: Op) -> PrimFunc:
             in_scale = _PerChannel(ctx, np.float32(in_q.scale), n_ch, "in_scale", DType.FLOAT32,
                                    "input scale per channel")
             in_zp = _PerChannel(ctx, in_q.zero_point, n_ch, "in_zp", I32, "input zero point per channel")
-            notes.append(f"w = float(x - {in_zp}) * {in_scale}; y = clamp(round(w / {out_scale}) + {out_zp})")
+            notes.append(f"w = float(x{in_zp.minus()}) * {in_scale}; y = clamp(round(w / {out_scale}){out_zp.plus()})")
         else:
-            notes.append(f"y = clamp(round(x / {out_scale}) + {out_zp})")
+            notes.append(f"y = clamp(round(x / {out_scale}){out_zp.plus()})")
 
         def body(i, c):
             pre = []
@@ -410,4 +422,4 @@ def lower_dequantize(ctx: LowerContext, op: Op) -> PrimFunc:
         return store(dst, i, mul(cast(_minus(load(src, i), zp.at(c), x.dtype), DType.FLOAT32), scale.at(c)))
     params = tuple(p for p in (src, dst) if p.scope == "param")
     return PrimFunc(ctx.func_name(op), params, _channel_nest(x.shape, q.axis, body),
-                    doc=describe(op, [x], [y], f"y = float(x - {zp}) * {scale}"))
+                    doc=describe(op, [x], [y], f"y = float(x{zp.minus()}) * {scale}"))

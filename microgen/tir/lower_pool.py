@@ -25,7 +25,7 @@ from ..reference.pool import _same_params
 from .lower import LowerContext, lowering
 from .nodes import (Assign, Decl, Expr, IntImm, PrimFunc, Var, add, binop, call, cast, clamp, const, gt, load, loop,
                     maximum, minimum, mul, select, seq, store, sub)
-from .lower_data import describe, row_major_strides, strided_nest
+from .lower_data import describe, offset_text as _off, row_major_strides, strided_nest
 
 I32 = DType.INT32
 _SPATIAL_NAMES = {1: ("w",), 2: ("h", "w"), 3: ("d", "h", "w")}
@@ -69,13 +69,17 @@ def _window(ctx: LowerContext, dim: _Dim, name: str, o: Expr):
     first, count = Var(f"{name}0", I32), Var(f"n{name}", I32)
     start = add(mul(o, dim.st), -dim.pb)
     if dim.dil == 1:
-        stmts = [Decl(first, maximum(start, 0)), Decl(count, sub(minimum(add(start, dim.k), dim.size), first))]
-        if dim.may_be_empty:
-            stmts[1] = Decl(count, maximum(sub(minimum(add(start, dim.k), dim.size), first), 0))
+        # Clip only the sides some window crosses.
+        starts = np.arange(dim.out) * dim.st - dim.pb
+        clip_lo, clip_hi = bool(np.any(starts < 0)), bool(np.any(starts + dim.k > dim.size))
+        end = minimum(add(start, dim.k), dim.size) if clip_hi else add(start, dim.k)
+        n = sub(end, first) if clip_lo else (minimum(sub(dim.size, start), dim.k) if clip_hi else const(dim.k))
+        stmts = [Decl(first, maximum(start, 0) if clip_lo else start),
+                 Decl(count, maximum(n, 0) if dim.may_be_empty else n)]
     else:
         lo = ctx.const(f"{name}_first", dim.lo * dim.dil + np.arange(dim.out) * dim.st - dim.pb, I32,
-                       f"first input {name} of each window")
-        n = ctx.const(f"{name}_count", dim.valid, I32, f"input {name}s inside each window")
+                       f"first input {name} each window reads, per output {name}")
+        n = ctx.const(f"{name}_count", dim.valid, I32, f"window taps inside the input along {name}, per output {name}")
         stmts = [Decl(first, load(lo, o)), Decl(count, load(n, o))]
     if np.all(dim.padded == dim.k):
         padded = const(dim.k)
@@ -118,26 +122,26 @@ def lower_pool(ctx: LowerContext, op: Op) -> PrimFunc:
 
     def position(b, outs, wins):
         firsts, counts, padded = ([w[k] for w in wins] for k in range(3))
-        out_base = add(mul(b, ys[0]), _sum(mul(o, ys[1 + i]) for i, o in enumerate(outs)))
+        out_terms = [mul(b, ys[0])] + [mul(o, ys[1 + i]) for i, o in enumerate(outs)]
 
         def channel(c):
             def window(i, ks):
                 if i == nd:
                     rows = [add(f, mul(k, d.dil)) for f, k, d in zip(firsts, ks, dims)]
-                    v = load(src, add(add(mul(b, xs[0]), _sum(mul(r, xs[1 + j]) for j, r in enumerate(rows))), c))
+                    v = load(src, _sum([mul(b, xs[0])] + [mul(r, xs[1 + j]) for j, r in enumerate(rows)] + [c]))
                     return Assign(acc, maximum(acc, v) if is_max else add(acc, cast(v, acc.dtype) if is_float else v))
                 return loop(f"k{names[i]}", counts[i], lambda k: window(i + 1, ks + [k]))
             if is_max:
-                init = load(src, add(add(mul(b, xs[0]), _sum(mul(f, xs[1 + j]) for j, f in enumerate(firsts))), c)) \
+                init = load(src, _sum([mul(b, xs[0])] + [mul(f, xs[1 + j]) for j, f in enumerate(firsts)] + [c])) \
                     if is_float else const(act_lo)
                 result = acc
                 if is_float and act != "NONE":
                     result = maximum(result, const(float(act_lo)))
                 if (is_float and act_hi != np.inf) or (not is_float and act_hi < x.dtype.limits()[1]):
                     result = minimum(result, const(float(act_hi)) if is_float else act_hi)
-                return seq(Decl(acc, init), window(0, []), store(dst, add(out_base, c), cast(result, y.dtype)))
+                return seq(Decl(acc, init), window(0, []), store(dst, _sum(out_terms + [c]), cast(result, y.dtype)))
             return _average(acc, window(0, []), valid if include_pad else None, divisor, is_float, fill, empty,
-                            (act_lo, act_hi), x, y, dst, add(out_base, c))
+                            (act_lo, act_hi), x, y, dst, _sum(out_terms + [c]))
         if is_max:
             return loop("c", chans, channel)
         # The divisor depends on the window only: computed once per output position.
@@ -244,7 +248,9 @@ def lower_mean(ctx: LowerContext, op: Op) -> PrimFunc:
             init = const(0)
 
             def finish(a):
-                return clamp(a // count, lo, hi) if count > 1 else clamp(a, lo, hi)
+                mean = a // count if count > 1 else a
+                x_lo, x_hi = x.dtype.limits()
+                return mean if lo <= x_lo and x_hi <= hi else clamp(mean, lo, hi)  # in range already
             notes.append("integer mean: sum / count truncated toward zero")
         elif x.quant is None or y.quant is None:
             raise UnsupportedOpError(f"{op.where()} MEAN: only one of input and output has quant params")
@@ -258,11 +264,13 @@ def lower_mean(ctx: LowerContext, op: Op) -> PrimFunc:
 
             def finish(a):
                 return clamp(add(call("mg_requantize", I32, a, m, shift), out_zp), lo, hi)
-            notes.append(f"y = clamp(requantize(sum - {in_zp} * {count}, {m}, {shift}) + {out_zp}, {lo}, {hi})")
+            notes.append(f"y = clamp(requantize(sum{_off(in_zp * count)}, {m}, {shift}){_off(-out_zp)}, {lo}, {hi})")
+            notes.append(f"(1/{count} folded into the multiplier" + (f"; the input zero point {in_zp} times {count} "
+                                                                     f"taken off the sum)" if in_zp else ")"))
 
     def outer(ix):
         def inner(jx):
-            v = load(src, add(ix[1], jx[0]))
+            v = load(src, add(jx[0], ix[1]))
             if wide:
                 return Assign(acc, cast(binop("+", cast(acc, DType.UINT32), cast(v, DType.UINT32)), I32))
             return Assign(acc, add(acc, cast(v, acc.dtype) if is_float or x.dtype.itemsize >= 4 else v))

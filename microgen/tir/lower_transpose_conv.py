@@ -70,6 +70,9 @@ def lower_transpose_conv(ctx: LowerContext, op: Op) -> PrimFunc:
 
     rows, ksy, isy = tap_table(h, oh, kh, sh, dh, pt)
     cols, ksx, isx = tap_table(wd, ow, kw, sw, dw, pl)
+    if not (rows[:, 1].any() and cols[:, 1].any()):
+        raise mac.unsupported("no input pixel lands inside the output (the output is constant); such a layer "
+                              "reads no input and is not compiled")
     tables: dict[str, object] = {}
 
     def axis_taps(o: Expr, table: np.ndarray, name: str, i_name: str, stmts: list[Stmt]):

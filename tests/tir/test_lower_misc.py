@@ -3,6 +3,9 @@ small graphs built here (several independent ops per graph, to keep the number o
 compiled strictly (-O2) and with ASan/UBSan, compared with the reference executor: bit-exact, except the
 float averages (AVERAGE_POOL, MEAN), which the reference sums in float64: within 1e-5 there."""
 
+import importlib
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,8 +15,10 @@ from microgen import c_emitter, memory_planner, reference
 from microgen.device import host
 from microgen.graph import DType, Graph, Op, QuantParams, Tensor, verify
 from microgen.graph.ops import with_defaults
+from microgen.memory_planner import placement
 from microgen.tir.lower import lower
 
+plan_module = importlib.import_module("microgen.memory_planner.plan")  # the package re-exports plan()
 I8, U8, I16, I32, I64, F32 = DType.INT8, DType.UINT8, DType.INT16, DType.INT32, DType.INT64, DType.FLOAT32
 N_SAMPLES = 6
 
@@ -71,14 +76,22 @@ def samples_for(t: Tensor, rng, n=N_SAMPLES):
     return np.stack(vals)
 
 
+def quick_plan(graph: Graph):
+    """The planner with the given op order and a small exact-placement budget: its searches are slow on
+    graphs of many independent ops, and the arena size is not what these tests check."""
+    def place(*args, exact_budget=0, **kwargs):
+        return placement.place(*args, exact_budget=50, **kwargs)
+    with mock.patch.object(plan_module, "place", place):
+        return memory_planner.plan(graph, reorder=False)
+
+
 def check(graph: Graph, tmp_path, seed=0, o2=True, feeds=None, float_tol=None) -> str:
     """Compile graph's C strictly (-O2 unless o2=False) and with sanitizers, run it, compare with the
     reference (float outputs in float_tol exactly unless listed). Returns the C source."""
     rng = np.random.default_rng(seed)
     samples = {name: samples_for(graph.tensors[name], rng) for name in graph.inputs}
     samples.update(feeds or {})
-    # The given op order: the order search is slow on graphs of many independent ops, and adds nothing here.
-    plan = memory_planner.plan(graph, reorder=False)
+    plan = quick_plan(graph)
     steps = lower(graph, plan, "m")
     project = c_emitter.emit(graph, plan, steps, tmp_path, "m")
     runs = [host.run_executable(host.compile_project(tmp_path, "m", opt="-O1", sanitize=True), graph, samples)]
@@ -153,6 +166,11 @@ def test_binary_int16(tmp_path):
         sa, sb = BROADCASTS[k % len(BROADCASTS)]
         a, b = g.t(f"a{k}", sa, I16, qa), g.t(f"b{k}", sb, I16, qb)
         g.op(kind, (a, b), (g.t(f"y{k}", np.broadcast_shapes(sa, sb), I16, qy),), activation=act)
+    # 16-bit inputs into an 8-bit output: shifted by 20, (x - zp) << 20 wraps in int32 as in TFLM
+    g.op("ADD", (g.t("w1", (4, 5), I16, pt(1e-3, -3000)), g.t("w2", (4, 5), I16, pt(2e-3, 5000))),
+         (g.t("wy", (4, 5), I8, pt(0.05, 1)),))
+    g.op("SUB", (g.t("v1", (4, 5), I16, pt(1e-3, 0)), g.t("v2", (4, 5), I8, pt(2e-3, 5))),
+         (g.t("vy", (4, 5), I8, pt(0.05, 1)),))
     check(g.build(), tmp_path)
 
 
@@ -227,7 +245,8 @@ def test_quantize_dequantize(tmp_path):
                  rounding=rounding)
     requants = [(I8, pt(0.05, 3), I8, pt(0.03, -5)), (I16, pt(1e-3), I8, pt(0.05, 2)), (I8, pt(0.05, 3), I16, pt(1e-4)),
                 (I8, pt(0.1, 0), U8, pt(0.1, 128)), (U8, pt(0.1, 128), I8, pt(0.1, 0)),
-                (I8, pc([0.1, 0.05, 0.2], 1), I8, pt(0.07, 4)), (I8, pt(0.05, 3), I8, pc([0.01, 0.5, 0.07], 1, [3, -4, 0]))]
+                (I8, pc([0.1, 0.05, 0.2], 1), I8, pt(0.07, 4)),
+                (I8, pt(0.05, 3), I8, pc([0.01, 0.5, 0.07], 1, [3, -4, 0]))]
     for k, (dx, qx, dy, qy) in enumerate(requants):
         for rounding in ("half_away", "half_even"):
             g.op("QUANTIZE", (g.t(f"r{k}{rounding}", shape, dx, qx),), (g.t(f"ry{k}{rounding}", shape, dy, qy),),
@@ -292,7 +311,27 @@ def test_pools(tmp_path, dtype, q):
         tol.add(pool_case(g, f"a{k}", "AVERAGE_POOL", shape, dtype, q, kernel, strides, pads, act, include, dil))
     tol.add(pool_case(g, "a1d", "AVERAGE_POOL", (1, 9, 2), dtype, q, (3,), (2,), (1, 1), include=True))
     pool_case(g, "m1d", "MAX_POOL", (1, 9, 2), dtype, q, (3,), (2,), (1, 1))
+    # pads past the kernel: windows entirely in the padding average to 0 (the zero point), max to the lowest
+    tol.add(pool_case(g, "ae", "AVERAGE_POOL", (1, 3, 3, 2), dtype, q, (2, 2), (1, 1), (3, 0, 0, 3), "RELU"))
+    if dtype.is_int:
+        pool_case(g, "me", "MAX_POOL", (1, 3, 3, 2), dtype, q, (2, 2), (1, 1), (3, 0, 0, 3))
     check(g.build(), tmp_path, float_tol=tol if dtype.is_float else None)
+
+
+@pytest.mark.parametrize("dtype,q", [(I8, pt(0.05, -3)), (F32, None)], ids=["int8", "float"])
+def test_pools_over_their_input(tmp_path, dtype, q):
+    """The planner places a pool's output over its input where the write order allows (overlap.py): the
+    kernels store each output element after all its loads, in increasing address order."""
+    g = G()
+    g.op("MAX_POOL", (g.t("x", (1, 12, 12, 8), dtype, q),), (g.t("p", (1, 6, 6, 8), dtype, q),), kernel=(2, 2),
+         strides=(2, 2))
+    g.op("AVERAGE_POOL", ("p",), (g.t("a", (1, 6, 6, 8), dtype, q),), kernel=(3, 3), strides=(1, 1),
+         pads=(1, 1, 1, 1))
+    g.op("AVERAGE_POOL", ("a",), (g.t("b", (1, 3, 3, 8), dtype, q),), kernel=(3, 3), strides=(2, 2),
+         pads=(1, 1, 1, 1), count_include_pad=True)
+    graph = g.build()
+    assert {(o.input, o.output) for o in quick_plan(graph).overlaps} == {("x", "p"), ("a", "b")}
+    check(graph, tmp_path, float_tol={"b"} if dtype.is_float else None)
 
 
 def test_mean(tmp_path):
