@@ -32,4 +32,9 @@ void mg_c_runtime_start(void) __attribute__((noreturn));
  */
 void mg_fault_report(uint32_t pc, uint32_t lr, uint32_t cfsr, uint32_t hfsr) __attribute__((noreturn));
 
+/* Drivers shared by several boards (each board.toml lists the ones it uses). */
+void mg_cmsdk_uart_init(void);        /* cmsdk_uart.c: MPS2/MPS3 UART at MG_BOARD_UART_BASE */
+void mg_ns16550_init(void);           /* ns16550_uart.c: NS16550A at MG_BOARD_UART_BASE */
+void mg_systick_counter_init(void);   /* cortex_m/systick_counter.c: 64-bit count from SysTick */
+
 #endif /* MG_BOARD_PRIVATE_H */

@@ -5,10 +5,7 @@
  * Exit: SYSRESETREQ; QEMU started with -no-reboot then ends with status 0 (the run's own status
  * travels over the UART). The UART is the CMSDK UART at MG_BOARD_UART_BASE.
  */
-#include "cortex_m.h"
-
-void mg_cmsdk_uart_init(void);
-void mg_systick_counter_init(void);
+#include "cortex_m/cortex_m.h"
 
 void mg_board_init(void)
 {

@@ -6,8 +6,6 @@
  */
 #include "mg_board_private.h"
 
-void mg_ns16550_init(void);
-
 void mg_board_init(void)
 {
     mg_ns16550_init();

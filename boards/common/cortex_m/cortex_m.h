@@ -58,6 +58,9 @@ static inline void mg_irq_restore(uint32_t primask)
     __asm__ volatile("msr primask, %0" ::"r"(primask) : "memory");
 }
 
+/* The SysTick exception; systick_counter.c defines it, startup.c defaults it to the fault handler. */
+void SysTick_Handler(void);
+
 /* Shared Cortex-M helpers (cortex_m_common.c). */
 void mg_cortex_m_enable_caches(void);   /* Cortex-M7: invalidate, then enable the L1 I- and D-cache */
 void mg_dwt_counter_init(void);         /* real boards: start DWT->CYCCNT */

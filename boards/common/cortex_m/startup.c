@@ -13,7 +13,7 @@
 #endif
 
 void mg_reset_handler(void) __attribute__((noreturn));
-void mg_fault_handler(void) __attribute__((naked, noreturn));
+void mg_fault_handler(void) __attribute__((naked));
 void mg_fault_from_frame(const uint32_t *frame) __attribute__((noreturn, used));
 
 /* A board that uses an exception defines it (the QEMU boards define SysTick_Handler). */

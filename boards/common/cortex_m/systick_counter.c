@@ -37,5 +37,8 @@ uint64_t mg_board_counter(void)
         ++high;
     }
     mg_irq_restore(primask);
-    return (uint64_t)high * (SYST_RELOAD + 1u) + (SYST_RELOAD - value);
+    /* A period starts at the 1 -> 0 transition (which pends the interrupt) and runs 0, RELOAD,
+     * RELOAD-1, ..., 1: so 0 means "no tick yet in this period". The count written at start-up
+     * (0) therefore reads as 0 ticks too. */
+    return (uint64_t)high * (SYST_RELOAD + 1u) + (value == 0u ? 0u : SYST_RELOAD + 1u - value);
 }
