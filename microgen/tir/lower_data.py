@@ -12,6 +12,8 @@ Also the home of two helpers the other lowerings of this family share: `strided_
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..errors import UnsupportedOpError
@@ -265,7 +267,6 @@ def _concat_operand(ctx: LowerContext, op: Op, k: int, t: Tensor, y: Tensor) -> 
 
 def _one_tensor_graph(graph, t: Tensor, y: Tensor):
     """A graph holding t and an output tensor of t's shape with y's type, for the reference kernel."""
-    import dataclasses
     out = dataclasses.replace(y, shape=t.shape)
     return dataclasses.replace(graph, tensors={t.name: t, y.name: out})
 

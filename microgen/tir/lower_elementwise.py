@@ -16,14 +16,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, quantize_multipliers, wrap_int32
+from ..fixedpoint import (activation_range_float, multiply_by_quantized_multiplier, quantize_multiplier,
+                          quantize_multipliers, wrap_int32)
 from ..graph import DType, Op, Tensor
 from ..reference.activations import _quantized_bound
 from ..reference.elementwise import add_sub_params, arithmetic_of, quant_of
 from .lower import LowerContext, lowering
-from .nodes import (Buffer, Decl, Expr, IntImm, PrimFunc, Stmt, Var, add, binop, call, cast, clamp, const, ge, gt,
+from .nodes import (Decl, Expr, IntImm, PrimFunc, Stmt, Var, add, binop, call, cast, clamp, const, ge, gt,
                     load, loop, maximum, minimum, mul, select, seq, store, sub)
-from .lower_data import (activation_bounds, apply_bounds, describe, float_to_int, offset_text as _off,
+from .lower_data import (activation_bounds, apply_bounds, describe, float_to_int, offset_text as _off, operand,
                          row_major_strides, strided_nest)
 
 I32 = DType.INT32
@@ -67,7 +68,7 @@ def lower_binary(ctx: LowerContext, op: Op) -> PrimFunc:
     if arith == "quantized":
         a, b, value = _quantized_binary(ctx, op, ta, tb, y, notes)
     else:
-        a, b = _operand(ctx, ta, "a"), _operand(ctx, tb, "b")
+        a, b = operand(ctx, ta.name, "a"), operand(ctx, tb.name, "b")
         value = _float_binary(op, y) if arith == "float" else _integer_binary(op, y, notes)
     out = ctx.param(y.name, "output")
     body = strided_nest(shape, coefs, lambda ix: value(out, ix[0], load(a, ix[1]), load(b, ix[2])))
@@ -81,12 +82,6 @@ def _broadcast_coefs(tshape, shape) -> list[int]:
     full = (1,) * (len(shape) - len(tshape)) + tuple(tshape)
     strides = row_major_strides(full)
     return [strides[d] if full[d] == shape[d] else 0 for d in range(len(shape))]
-
-
-def _operand(ctx: LowerContext, t: Tensor, pname: str) -> Buffer:
-    if t.is_const:
-        return ctx.const(pname, t.data, t.dtype, f"{t.name}: {t.describe()}")
-    return ctx.param(t.name, pname, readonly=True)
 
 
 def _float_binary(op: Op, y: Tensor):
@@ -108,7 +103,6 @@ def _integer_binary(op: Op, y: Tensor, notes: list[str]):
     act = op.attr("activation", "NONE")
     bounds = None
     if op.kind != "ADD" and act != "NONE":
-        from ..fixedpoint import activation_range_float
         lo, hi = activation_range_float(act)
         info_lo, info_hi = dt.limits()
         lo_i, hi_i = int(max(info_lo, lo)), int(min(info_hi, hi))
@@ -149,7 +143,7 @@ def _quantized_binary(ctx: LowerContext, op: Op, ta: Tensor, tb: Tensor, y: Tens
                                      f"got {zp1}, {zp2} -> {zp_out}")
         m, s = quantize_multiplier(float(s1) * float(s2) / float(s_out))
         notes.append(f"y = clamp(requantize((a{_off(zp1)}) * (b{_off(zp2)}), {m}, {s}){_off(-zp_out)}, {lo}, {hi})")
-        a, b = _operand(ctx, ta, "a"), _operand(ctx, tb, "b")
+        a, b = operand(ctx, ta.name, "a"), operand(ctx, tb.name, "b")
         safe = _max_abs(ta, zp1) * _max_abs(tb, zp2) < INT32_LIMIT
 
         def value(out, ix, va, vb):
@@ -203,7 +197,7 @@ def _unary(ctx: LowerContext, op: Op):
     if x.size != y.size:
         raise UnsupportedOpError(f"{op.where()} {op.kind}: input {x.describe()} and output {y.describe()} differ "
                                  f"in size")
-    return x, y, _operand(ctx, x, "input"), ctx.param(y.name, "output")
+    return x, y, operand(ctx, x.name, "input"), ctx.param(y.name, "output")
 
 
 def _flat(op: Op, ctx: LowerContext, x, y, src, dst, value_fn, *notes) -> PrimFunc:
@@ -369,7 +363,8 @@ def lower_quantize(ctx: LowerContext, op: Op) -> PrimFunc:
         ratio = in_s / out_s
         m, s = quantize_multipliers(ratio)
         in_zp = _PerChannel(ctx, in_q.zero_point, n_ch, "in_zp", I32, "input zero point per channel")
-        identity = bool(np.all(ratio == 1.0))  # MultiplyByQuantizedMultiplier(x, 2^30, 1) is exactly x
+        # MultiplyByQuantizedMultiplier(x, 2^30, 1) is exactly x while x << 1 cannot wrap (16-bit inputs)
+        identity = bool(np.all(ratio == 1.0)) and x.dtype.itemsize <= 2
         if not identity:
             mult = _PerChannel(ctx, m, n_ch, "mult", I32, "requantization multipliers (Q31)")
             shift = _PerChannel(ctx, s, n_ch, "shift", I32, "requantization shifts (left > 0)")

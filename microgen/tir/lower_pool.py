@@ -245,12 +245,16 @@ def lower_mean(ctx: LowerContext, op: Op) -> PrimFunc:
         bound = count * (abs(in_zp) + max(abs(v) for v in x.dtype.limits()))
         wide = bound >= 1 << 31  # partial sums might wrap: accumulate unsigned, as int32 wraps in TFLM
         if x.quant is None and y.quant is None:
+            if DType.UINT32 in (x.dtype, y.dtype):
+                raise UnsupportedOpError(f"{op.where()} MEAN: {x.describe()} -> {y.describe()} is not supported")
             init = const(0)
 
             def finish(a):
                 mean = a // count if count > 1 else a
                 x_lo, x_hi = x.dtype.limits()
-                return mean if lo <= x_lo and x_hi <= hi else clamp(mean, lo, hi)  # in range already
+                # A mean of values in range is in range, and an int32 one needs no clamp to int32.
+                in_range = (lo <= x_lo and x_hi <= hi and not wide) or (lo, hi) == I32.limits()
+                return mean if in_range else clamp(mean, lo, hi)
             notes.append("integer mean: sum / count truncated toward zero")
         elif x.quant is None or y.quant is None:
             raise UnsupportedOpError(f"{op.where()} MEAN: only one of input and output has quant params")
