@@ -120,64 +120,77 @@ def _round_up(n: int, align: int) -> int:
     return (n + align - 1) // align * align
 
 
-def best_order(graph: Graph, align: int, inplace: bool = True, max_states: int = 20000) -> list[int]:
+def best_order(graph: Graph, align: int, inplace: bool = True, max_states: int = 5000,
+               seconds: float = 2.0) -> list[int]:
     """A topological op order with the smallest live-bytes peak.
 
-    Dynamic programming over the sets of ops already run (the downsets of the DAG): for chain-like
-    models with a few branches (residual blocks) there are few of them, so the search is exact. When
-    the number of states passes `max_states` the graph's own order is kept.
+    Dynamic programming over the sets of ops already run (the downsets of the DAG, as bitmasks): for
+    chain-like models with a few branches (residual blocks) there are few of them, so the search is
+    exact. When the states pass `max_states` or the search passes `seconds`, the graph's own order is kept.
     """
+    import time
+
     n = len(graph.ops)
     producers = {name: i for i, op in enumerate(graph.ops) for name in op.outputs}
-    deps = [frozenset(producers[name] for name in op.inputs if name in producers) for op in graph.ops]
-    consumers: dict[str, list[int]] = {}
+    deps = [0] * n
     for i, op in enumerate(graph.ops):
         for name in op.inputs:
-            if name and not graph.tensors[name].is_const:
-                consumers.setdefault(name, []).append(i)
-    size = {name: _round_up(t.nbytes, align) for name, t in graph.tensors.items() if not t.is_const}
-    outputs = set(graph.outputs)
+            if name in producers:
+                deps[i] |= 1 << producers[name]
+    # Per activation tensor: size, producer bit (0 for graph inputs), consumer bits, kept to the end?
+    entries = []
+    for name, t in graph.tensors.items():
+        if t.is_const:
+            continue
+        made = 1 << producers[name] if name in producers else 0
+        used = 0
+        for i, op in enumerate(graph.ops):
+            if name in op.inputs:
+                used |= 1 << i
+        entries.append((_round_up(t.nbytes, align), made, used, name in graph.outputs))
+    deadline = time.perf_counter() + seconds
 
-    def live_at(done: frozenset[int], op_index: int) -> int:
-        """Bytes live while op_index runs, when `done` ran before it (in-place ignored: an estimate)."""
+    def live_at(done: int, op_index: int) -> int:
+        """Bytes live while op_index runs after the ops in `done` (in-place ignored: an estimate)."""
+        bit = 1 << op_index
+        running = done | bit
         total = 0
-        running = done | {op_index}
-        for name, nbytes in size.items():
-            made = name in graph.inputs or producers.get(name) in running
-            if not made:
-                continue
-            needed = name in outputs or any(c not in done for c in consumers.get(name, []))
-            if needed or producers.get(name) == op_index:
-                total += nbytes
+        for size, made, used, keep in entries:
+            if made and not made & running:
+                continue  # not computed yet
+            if keep or used & ~done or made == bit:
+                total += size
         return total
 
-    memo: dict[frozenset[int], tuple[int, int]] = {}
+    memo: dict[int, tuple[int, int]] = {}
+    full = (1 << n) - 1
 
-    def solve(done: frozenset[int]) -> tuple[int, int]:
-        if len(done) == n:
+    def solve(done: int) -> tuple[int, int]:
+        if done == full:
             return 0, -1
-        if done in memo:
-            return memo[done]
-        if len(memo) > max_states:
+        hit = memo.get(done)
+        if hit is not None:
+            return hit
+        if len(memo) > max_states or time.perf_counter() > deadline:
             raise _TooMany
         best = (1 << 62, -1)
         for i in range(n):
-            if i not in done and deps[i] <= done:
-                peak = max(live_at(done, i), solve(done | {i})[0])
+            if not done >> i & 1 and deps[i] & done == deps[i]:
+                peak = max(live_at(done, i), solve(done | 1 << i)[0])
                 if peak < best[0]:
                     best = (peak, i)
         memo[done] = best
         return best
 
+    default = list(range(n))
     try:
-        order, done = [], frozenset()
-        while len(done) < n:
+        order, done = [], 0
+        while done != full:
             nxt = solve(done)[1]
             order.append(nxt)
-            done = done | {nxt}
+            done |= 1 << nxt
     except (_TooMany, RecursionError):
-        return list(range(n))
-    default = list(range(n))
+        return default
     # Keep the model's own order unless the search found a strictly better one after aliasing.
     if peak_bytes(build_buffers(graph, order, inplace), align) < peak_bytes(build_buffers(graph, default, inplace), align):
         return order

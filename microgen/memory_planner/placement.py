@@ -81,7 +81,7 @@ def arena_size(buffers: list[Buffer], offsets: dict[str, int], align: int) -> in
     return max((offsets[b.name] + _round_up(b.size, align) for b in buffers), default=0)
 
 
-def place(buffers: list[Buffer], align: int, lower_bound: int, exact_budget: int = 200_000,
+def place(buffers: list[Buffer], align: int, lower_bound: int, exact_budget: int = 20_000,
           clusters: list[Cluster] | None = None) -> dict[str, int]:
     """Offsets for every buffer; tries greedy orderings, then an exact search if still above the bound."""
     clusters = clusters if clusters is not None else singletons(buffers)
@@ -99,7 +99,7 @@ def place(buffers: list[Buffer], align: int, lower_bound: int, exact_budget: int
         size = arena_size(buffers, offsets, align)
         if size < best_size:
             best, best_size = offsets, size
-    if best_size > lower_bound and len(clusters) <= 64:
+    if best_size > lower_bound and len(clusters) <= 40:
         exact = _branch_and_bound(clusters, buffers, align, lower_bound, best_size, exact_budget)
         if exact is not None:
             best = exact
