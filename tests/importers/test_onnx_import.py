@@ -309,7 +309,7 @@ def test_bind_errors():
 
 # -- QDQ fusion on a hand-made model ------------------------------------------------------------------------
 def _qdq_model() -> bytes:
-    I8, I32 = TensorProto.INT8, TensorProto.INT32
+    I8 = TensorProto.INT8
     c = helper.make_tensor
 
     def q(name, x, s, zp):

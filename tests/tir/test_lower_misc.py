@@ -3,8 +3,6 @@ small graphs built here (several independent ops per graph, to keep the number o
 compiled strictly (-O2) and with ASan/UBSan, compared with the reference executor: bit-exact, except the
 float averages (AVERAGE_POOL, MEAN), which the reference sums in float64: within 1e-5 there."""
 
-import importlib
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -15,10 +13,8 @@ from microgen import c_emitter, memory_planner, reference
 from microgen.device import host
 from microgen.graph import DType, Graph, Op, QuantParams, Tensor, verify
 from microgen.graph.ops import with_defaults
-from microgen.memory_planner import placement
 from microgen.tir.lower import lower
 
-plan_module = importlib.import_module("microgen.memory_planner.plan")  # the package re-exports plan()
 I8, U8, I16, I32, I64, F32 = DType.INT8, DType.UINT8, DType.INT16, DType.INT32, DType.INT64, DType.FLOAT32
 N_SAMPLES = 6
 
@@ -76,22 +72,13 @@ def samples_for(t: Tensor, rng, n=N_SAMPLES):
     return np.stack(vals)
 
 
-def quick_plan(graph: Graph):
-    """The planner with the given op order and a small exact-placement budget: its searches are slow on
-    graphs of many independent ops, and the arena size is not what these tests check."""
-    def place(*args, exact_budget=0, **kwargs):
-        return placement.place(*args, exact_budget=50, **kwargs)
-    with mock.patch.object(plan_module, "place", place):
-        return memory_planner.plan(graph, reorder=False)
-
-
 def check(graph: Graph, tmp_path, seed=0, o2=True, feeds=None, float_tol=None) -> str:
     """Compile graph's C strictly (-O2 unless o2=False) and with sanitizers, run it, compare with the
     reference (float outputs in float_tol exactly unless listed). Returns the C source."""
     rng = np.random.default_rng(seed)
     samples = {name: samples_for(graph.tensors[name], rng) for name in graph.inputs}
     samples.update(feeds or {})
-    plan = quick_plan(graph)
+    plan = memory_planner.plan(graph)
     steps = lower(graph, plan, "m")
     project = c_emitter.emit(graph, plan, steps, tmp_path, "m")
     runs = [host.run_executable(host.compile_project(tmp_path, "m", opt="-O1", sanitize=True), graph, samples)]
@@ -262,7 +249,6 @@ def test_quantize_dequantize(tmp_path):
     for name in graph.inputs:
         t = graph.tensors[name]
         if t.dtype.is_float:
-            s = np.float32(t.quant.scale[0]) if t.quant else None
             base = samples_for(t, rng)
             scale = np.float32(graph.tensors[name.replace("f", "q", 1)].quant.scale[0])
             ties = (rng.integers(-300, 300, t.shape) + 0.5).astype(np.float32) * scale
@@ -330,7 +316,7 @@ def test_pools_over_their_input(tmp_path, dtype, q):
     g.op("AVERAGE_POOL", ("a",), (g.t("b", (1, 3, 3, 8), dtype, q),), kernel=(3, 3), strides=(2, 2),
          pads=(1, 1, 1, 1), count_include_pad=True)
     graph = g.build()
-    assert {(o.input, o.output) for o in quick_plan(graph).overlaps} == {("x", "p"), ("a", "b")}
+    assert {(o.input, o.output) for o in memory_planner.plan(graph).overlaps} == {("x", "p"), ("a", "b")}
     check(graph, tmp_path, float_tol={"b"} if dtype.is_float else None)
 
 
