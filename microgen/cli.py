@@ -80,8 +80,11 @@ def build(model: str, board: str, out_dir: str, name: str | None, as_json: bool,
               help="Samples: X.npy (one input) or X.npz (one array per input name); first axis = samples.")
 @click.option("--output", "-o", "output_path", required=True, type=click.Path(dir_okay=False),
               help="Where to write the outputs: Y.npy, or Y.npz for several outputs.")
+@click.option("--port", help="Serial port of a real board (e.g. /dev/ttyACM0).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds to wait for the board to boot and to answer a command (runs get more).")
 def run(model: str, reference: bool, board: str | None, build_dir: str | None, input_path: str,
-        output_path: str) -> None:
+        output_path: str, port: str | None, timeout: float) -> None:
     """Run MODEL on every sample of the input file and write the outputs."""
     from . import importers, reference as ref
     from .arrays import load_samples, save_outputs
@@ -96,15 +99,88 @@ def run(model: str, reference: bool, board: str | None, build_dir: str | None, i
         where = "the reference executor"
     else:
         from . import pipeline
-        outputs = pipeline.run_on_board(model, board, samples, build_dir or output_path + ".build")
+        outputs = pipeline.run_on_board(model, board, samples, build_dir or output_path + ".build", port, timeout)
         where = f"board {board}"
     save_outputs(output_path, graph, outputs)
     click.echo(f"ran {n} sample(s) of {graph.name} on {where} -> {output_path}", err=True)
 
 
+def _board_options(f):
+    """--board, --port, --timeout, --build-dir: shared by the commands that talk to a board."""
+    f = click.option("--build-dir", type=click.Path(file_okay=False),
+                     help="Keep the library and firmware here (default: a temporary directory).")(f)
+    f = click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+                     help="Seconds to wait for the board to boot and to answer a command (runs get more).")(f)
+    f = click.option("--port", help="Serial port of a real board (e.g. /dev/ttyACM0).")(f)
+    return click.option("--board", "-b", required=True, help="Board to run on (see boards/).")(f)
+
+
+def _in_build_dir(build_dir: str | None, fn):
+    """Call fn(directory): build_dir if given, else a temporary directory removed afterwards."""
+    if build_dir:
+        return fn(build_dir)
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="microgen-") as tmp:
+        return fn(tmp)
+
+
+@cli.command()
+@click.argument("model", type=MODEL)
+@_board_options
+@click.option("--samples", "-n", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Number of seeded inputs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the inputs.")
+def validate(model: str, board: str, port: str | None, timeout: float, build_dir: str | None, samples: int,
+             seed: int) -> None:
+    """Run seeded inputs on BOARD and compare with the reference executor (exit 1 on any mismatch)."""
+    from . import pipeline
+
+    result = _in_build_dir(build_dir, lambda d: pipeline.validate(model, board, samples, seed, d, port, timeout))
+    click.echo(result.text())
+    if not result.ok:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.argument("model", type=MODEL)
+@_board_options
+@click.option("--repeats", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Inferences to run; every figure is the minimum over them.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML report (cost chart, arena picture) here.")
+def profile(model: str, board: str, port: str | None, timeout: float, build_dir: str | None, repeats: int,
+            as_json: bool, html_path: str | None) -> None:
+    """Per-layer cost of one inference on BOARD: cycles on real boards, emulated instructions on QEMU."""
+    from . import pipeline, profile_report
+
+    prof = _in_build_dir(build_dir, lambda d: pipeline.profile(model, board, d, port, timeout, repeats))
+    if html_path:
+        with open(html_path, "w") as f:
+            f.write(profile_report.to_html(prof))
+    if as_json:
+        click.echo(json.dumps(profile_report.to_dict(prof), indent=1))
+    else:
+        click.echo(profile_report.to_text(prof))
+    if html_path:
+        click.echo(f"wrote {html_path}", err=True)
+
+
+@cli.command("boards")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list instead of the table.")
+def boards_cmd(as_json: bool) -> None:
+    """List the boards (boards/*/board.toml): kind, core, clock, memory, features, counter."""
+    from .boards import format_boards, list_boards
+
+    found = list_boards()
+    click.echo(json.dumps([b.summary() for b in found], indent=1) if as_json else format_boards(found))
+
+
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except MicrogenError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)

@@ -44,27 +44,167 @@ def default_name(model_path: str | os.PathLike) -> str:
 
 def build(model_path: str | os.PathLike, out_dir: str | os.PathLike, name: str | None = None,
           board: str = "host", target: Target | None = None) -> BuildResult:
-    """Import MODEL, plan its arena, lower every op and write the C project into out_dir."""
+    """Import MODEL, plan its arena, lower every op and write the C project into out_dir.
+    For a board other than 'host', lower for the board's features and also write its firmware
+    project into out_dir/firmware (`make` there builds it)."""
     t0 = time.perf_counter()
+    board_file = None
+    if board != "host":
+        from .boards import get_board
+        board_file = get_board(board)
+        target = target or board_file.target()
     name = c_emitter.check_name(name or default_name(model_path))
     graph = importers.load(model_path)
     plan = memory_planner.plan(graph)
     steps = lower_graph(graph, plan, prefix=name, target=target)
     digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
     project = c_emitter.emit(graph, plan, steps, out_dir, name, board=board, source_hash=digest)
-    return BuildResult(graph, plan, tuple(steps), project, time.perf_counter() - t0)
+    result = BuildResult(graph, plan, tuple(steps), project, time.perf_counter() - t0)
+    if board_file is not None:
+        from .device.firmware import emit_firmware
+        emit_firmware(result, board_file, Path(out_dir) / "firmware")
+    return result
 
 
-def run_on_board(model_path: str | os.PathLike, board: str, samples: dict, build_dir: str | os.PathLike) -> dict:
-    """Build MODEL for `board`, run every sample there, return the outputs stacked per output name."""
-    from .device import host
-    from .errors import BoardError
+def build_for_board(model_path: str | os.PathLike, board: str, build_dir: str | os.PathLike,
+                    name: str | None = None, extra_cflags: tuple[str, ...] = ()):
+    """Build MODEL's library for `board` into build_dir and its measurement firmware into
+    build_dir/firmware. Returns (BuildResult, Board, FirmwareResult)."""
+    from .boards import get_board
+    from .device.firmware import build_firmware
 
-    if board != "host":
-        raise BoardError(f"unknown board {board!r}: today `run --board` takes 'host'")
-    result = build(model_path, build_dir, board=board)
-    exe = host.compile_project(build_dir, result.project.name)
-    return host.run_executable(exe, result.graph, samples)
+    from .device.protocol import harness_defines
+
+    b = get_board(board)
+    result = build(model_path, build_dir, name=name, board=b.name, target=b.target())
+    # The harness reports what its counter counts, and removes its own overhead in those units.
+    flags = (*harness_defines(b.counter.unit, b.counter.scale), *extra_cflags)
+    fw = build_firmware(result, b, Path(build_dir) / "firmware", extra_cflags=flags)
+    return result, b, fw
+
+
+def boot(result: BuildResult, board, elf, port: str | None = None, timeout: float = 5.0):
+    """Boot a built firmware on `board` (a boards.Board) and check it carries result's model.
+    Returns a Session; the caller closes it (that also stops QEMU)."""
+    from .device import connect, runner
+
+    session = connect.open_board(board, elf, port=port, timeout=timeout)
+    try:
+        runner.check_firmware(session, result.graph, result.project.name)
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
+def open_board(model_path: str | os.PathLike, board: str, build_dir: str | os.PathLike, port: str | None = None,
+               timeout: float = 5.0, extra_cflags: tuple[str, ...] = ()):
+    """Build MODEL for `board` and boot it there. Returns (BuildResult, Session)."""
+    result, b, fw = build_for_board(model_path, board, build_dir, extra_cflags=extra_cflags)
+    return result, boot(result, b, fw.elf, port, timeout)
+
+
+def run_on_board(model_path: str | os.PathLike, board: str, samples: dict, build_dir: str | os.PathLike,
+                 port: str | None = None, timeout: float = 5.0) -> dict:
+    """Build MODEL for `board`, run every sample there, return the outputs stacked per output name.
+    Board 'host' compiles and runs on this machine; any other board boots its firmware (QEMU for
+    emulated boards, the flasher and `port` for real ones)."""
+    from .device import host, runner
+
+    if board == "host":
+        result = build(model_path, build_dir, board=board)
+        exe = host.compile_project(build_dir, result.project.name)
+        return host.run_executable(exe, result.graph, samples)
+    result, session = open_board(model_path, board, build_dir, port, timeout)
+    with session:
+        outputs = runner.run_samples(session, result.graph, samples, runner.run_timeout(result.graph, timeout))
+        session.exit()
+    return outputs
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    name: str
+    mismatched: int          # samples whose output differs from the reference
+    max_abs_diff: float
+
+
+@dataclass(frozen=True)
+class Validation:
+    model: str
+    board: str
+    samples: int
+    seed: int
+    outputs: tuple[OutputCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(o.mismatched == 0 for o in self.outputs)
+
+    def text(self) -> str:
+        lines = [f"validate {self.model} on {self.board}: {self.samples} seeded sample(s) (seed {self.seed}) "
+                 f"against the reference executor"]
+        for o in self.outputs:
+            lines.append(f"  output {o.name}: {o.mismatched} of {self.samples} sample(s) differ"
+                         + (f" (max |diff| {o.max_abs_diff:g})" if o.mismatched else ""))
+        lines.append("OK: bit-exact" if self.ok else "MISMATCH")
+        return "\n".join(lines)
+
+
+def validate(model_path: str | os.PathLike, board: str, samples: int, seed: int, build_dir: str | os.PathLike,
+             port: str | None = None, timeout: float = 5.0) -> Validation:
+    """Run `samples` seeded inputs on `board` and compare every output with microgen.reference.run.
+    Integer outputs must match exactly; float outputs within 1e-5 (absolute and relative)."""
+    import numpy as np
+
+    from . import reference
+    from .errors import InvalidInputError
+    from .testing.corpus import seeded_inputs
+
+    if samples < 1:
+        raise InvalidInputError(f"--samples {samples}: give at least 1")
+    graph = importers.load(model_path)
+    inputs = {t.name: seeded_inputs(t, samples, seed + i) for i, t in enumerate(graph.input_tensors())}
+    got = run_on_board(model_path, board, inputs, build_dir, port, timeout)
+    want = reference.run_samples(graph, inputs)
+    checks = []
+    for name in graph.outputs:
+        g, w = got[name], want[name]
+        if graph.tensors[name].dtype.is_int:
+            bad = np.any((g != w).reshape(samples, -1), axis=1)
+        else:
+            bad = ~np.isclose(g, w, rtol=1e-5, atol=1e-5).reshape(samples, -1).all(axis=1)
+        diff = np.abs(g.astype(np.float64) - w.astype(np.float64))
+        checks.append(OutputCheck(name, int(bad.sum()), float(diff.max()) if diff.size else 0.0))
+    return Validation(graph.name, board, samples, seed, tuple(checks))
+
+
+def profile(model_path: str | os.PathLike, board: str, build_dir: str | os.PathLike, port: str | None = None,
+            timeout: float = 5.0, repeats: int = 2, seed: int = 0):
+    """Per-layer cost of one inference of MODEL on `board` (a profile_report.Profile), measured on a
+    seeded input; each figure is the minimum over `repeats` runs."""
+    from .errors import InvalidInputError
+
+    if board == "host":
+        raise InvalidInputError("profile needs a board with a counter: an emulated board (e.g. --board "
+                                "qemu-cortex-m4) or a real one with --port")
+    result, b, fw = build_for_board(model_path, board, build_dir)
+    return profile_firmware(result, b, fw.elf, port, timeout, repeats, seed)
+
+
+def profile_firmware(result: BuildResult, board, elf, port: str | None = None, timeout: float = 5.0,
+                     repeats: int = 2, seed: int = 0):
+    """profile() on an already built firmware (boards.Board `board`, image `elf`)."""
+    from .device import runner
+    from .profile_report import make_profile
+    from .testing.corpus import seeded_inputs
+
+    graph = result.graph
+    sample = {t.name: seeded_inputs(t, 1, seed + i)[0] for i, t in enumerate(graph.input_tensors())}
+    with boot(result, board, elf, port, timeout) as session:
+        m = runner.measure(session, graph, sample, runner.run_timeout(graph, timeout), repeats)
+        session.exit()
+    return make_profile(result, board.name, m)
 
 
 def code_bytes(result: BuildResult) -> int | None:

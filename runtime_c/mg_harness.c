@@ -17,9 +17,13 @@
  *
  * Only mg_board.h and mg_model.h are used. The board build may define:
  *   MG_COUNTER_UNIT   0 = core cycles, 1 = emulated instructions (QEMU -icount)
- *   MG_COUNTER_SCALE  units per count of mg_board_counter() (e.g. 40 for SysTick at 25 MHz, icount 0)
+ *   MG_COUNTER_SCALE_NUM, MG_COUNTER_SCALE_DEN
+ *                     units per count of mg_board_counter(), as a fraction: 40/1 for SysTick at 25 MHz
+ *                     under -icount shift=0, 125/4 (31.25) at 32 MHz, 1/1 for cycle counters
  *   MG_MAX_LAYERS     layers whose cost is kept (later layers are timed into the last slot)
- *   MG_HARNESS_FAULT_TEST  1: RUN loads from MG_HARNESS_FAULT_ADDR first (tests of the fault path only)
+ *   MG_HARNESS_TEST   failure modes for the host's fault tests only: 1 = RUN first loads from
+ *                     MG_HARNESS_FAULT_ADDR (a HardFault / access fault), 2 = silent after the boot
+ *                     banner, 3 = silent from reset (a board that never boots)
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -30,14 +34,17 @@
 #ifndef MG_COUNTER_UNIT
 #define MG_COUNTER_UNIT 0
 #endif
-#ifndef MG_COUNTER_SCALE
-#define MG_COUNTER_SCALE 1
+#ifndef MG_COUNTER_SCALE_NUM
+#define MG_COUNTER_SCALE_NUM 1
+#endif
+#ifndef MG_COUNTER_SCALE_DEN
+#define MG_COUNTER_SCALE_DEN 1
 #endif
 #ifndef MG_MAX_LAYERS
 #define MG_MAX_LAYERS 128
 #endif
-#ifndef MG_HARNESS_FAULT_TEST
-#define MG_HARNESS_FAULT_TEST 0
+#ifndef MG_HARNESS_TEST
+#define MG_HARNESS_TEST 0
 #endif
 #ifndef MG_HARNESS_FAULT_ADDR
 #define MG_HARNESS_FAULT_ADDR 0xFFFFFFF0u
@@ -73,34 +80,44 @@ enum {
     MG_E_ARGUMENT = 5
 };
 
-/* Sled length range searched for the phase lock (see mg_phase_lock). */
-#define MG_SLED_MAX 64u
+/* Coarsest counter tick (in sub-units) the phase lock handles (see mg_phase_lock). */
+#define MG_TICK_MAX 1024u
 #define MG_NO_LOCK 0xFFFFFFFFu
 
 static uint8_t mg_rx[MG_MAX_PAYLOAD];
 static uint8_t mg_tx[MG_MAX_PAYLOAD];
 
-/* Per-layer cost of the last run, in counter units, harness overhead removed. */
+/*
+ * Internally every time is in sub-units: counts * MG_COUNTER_SCALE_NUM, i.e. MG_COUNTER_SCALE_DEN
+ * sub-units per unit, so a fractional scale stays exact. Replies convert to units (mg_to_units).
+ */
+
+/* Per-layer cost of the last run, in sub-units, harness overhead removed. */
 static uint64_t mg_layer_cost[MG_MAX_LAYERS];
 static uint64_t mg_layer_start;
 static uint32_t mg_layers_timed;
 
-/* Measured at boot, in units: the harness cost inside one layer's window (from the counter read in
+/* Measured at boot, in sub-units: the harness cost inside one layer's window (from the counter read in
  * begin to the one in end), the full cost of one begin+end pair seen from outside, and the cost of two
  * back-to-back counter reads. */
 static uint64_t mg_hook_inner;
 static uint64_t mg_hook_pair;
 static uint64_t mg_read_pair;
 
-/* Phase lock state: the tick length in units and the sled length that makes the vernier period
+/* Phase lock state: the tick length in sub-units and the sled length that makes the vernier period
  * 1 (mod tick). */
 static uint64_t mg_tick;
 static uint32_t mg_lock_sled = MG_NO_LOCK;
 static uint64_t mg_lock_edge;
 
-static uint64_t mg_units(void)
+static uint64_t mg_now(void)
 {
-    return mg_board_counter() * (uint64_t)MG_COUNTER_SCALE;
+    return mg_board_counter() * (uint64_t)MG_COUNTER_SCALE_NUM;
+}
+
+static uint64_t mg_to_units(uint64_t sub)
+{
+    return (sub + MG_COUNTER_SCALE_DEN / 2u) / MG_COUNTER_SCALE_DEN;
 }
 
 /* ---- Profiling hooks, called by the model library around every layer. ---- */
@@ -108,12 +125,12 @@ static uint64_t mg_units(void)
 void mg_profile_layer_begin(uint32_t layer)
 {
     (void)layer;
-    mg_layer_start = mg_units();
+    mg_layer_start = mg_now();
 }
 
 void mg_profile_layer_end(uint32_t layer)
 {
-    const uint64_t now = mg_units();
+    const uint64_t now = mg_now();
     const uint32_t slot = layer < MG_MAX_LAYERS ? layer : MG_MAX_LAYERS - 1u;
     const uint64_t raw = now - mg_layer_start;
 
@@ -256,10 +273,10 @@ static uint32_t mg_receive(uint8_t *type, uint8_t *seq)
  *
  * On QEMU the counter advances in ticks of several units (SysTick: 40 instructions). Host I/O makes
  * the phase of the tick at the start of a run random, so per-layer figures would jitter by one tick.
- * The vernier loop below runs iterations of (sled of k nops, counter read) lasting m*tick + 1 units:
- * each read lands one unit later within its tick, and the iteration that crosses one extra edge ends
- * exactly at the start of a tick. From there on everything up to the end of the run is
- * deterministic. Boards whose counter ticks every unit (cycle counters, mcycle) skip all this.
+ * The vernier loop below runs iterations of (sled of k nops, counter read) lasting m*tick + 1
+ * sub-units: each read lands one sub-unit later within its tick, and the iteration that crosses one
+ * extra edge ends exactly at the start of a tick. From there on everything up to the end of the run
+ * is deterministic. Boards whose counter ticks every unit (cycle counters, mcycle) skip all this.
  */
 
 #define MG_NOP() __asm__ volatile("nop")
@@ -313,8 +330,8 @@ static void __attribute__((noinline)) mg_sled(uint32_t k)
 }
 
 /*
- * n iterations of (sled of k nops, counter read); returns the units from the first read to the last.
- * A step of exactly `edge` units is a hit; the loop stops at the second hit. The first hit may come
+ * n iterations of (sled of k nops, counter read); returns the sub-units from the first read to the
+ * last. A step of exactly `edge` sub-units is a hit; the loop stops at the second hit. The first hit may come
  * from the odd first iteration (entry instead of loop-back); every later iteration is regular, so the
  * second hit is exact. Measuring (edge = MG_NO_EDGE, never hit) and locking run the same instructions per
  * iteration, so the period measured is the period locked with.
@@ -323,7 +340,7 @@ static void __attribute__((noinline)) mg_sled(uint32_t k)
 
 static uint64_t __attribute__((noinline)) mg_vernier(uint32_t k, uint32_t n, uint64_t edge)
 {
-    const uint64_t start = mg_units();
+    const uint64_t start = mg_now();
     uint64_t prev = start;
     uint32_t i, hits = 0;
 
@@ -331,7 +348,7 @@ static uint64_t __attribute__((noinline)) mg_vernier(uint32_t k, uint32_t n, uin
         uint64_t now;
 
         mg_sled(k);
-        now = mg_units();
+        now = mg_now();
         /* Counted without a branch, so a hit iteration lasts as long as any other. */
         hits += (uint32_t)(now - prev == edge);
         if (hits == 2u) {
@@ -352,27 +369,29 @@ static uint64_t mg_gcd(uint64_t a, uint64_t b)
     return a;
 }
 
-/* Finds the counter's tick (gcd of observed steps) and, if it is coarser than one unit, a sled length
- * whose vernier period is 1 (mod tick). Runs once at boot. */
+/* Finds the counter's tick (gcd of observed steps, in sub-units) and, if it is coarser than one
+ * sub-unit, a sled length whose vernier period is 1 (mod tick). Runs once at boot. */
 static void mg_phase_setup(void)
 {
-    uint64_t prev = mg_units(), tick = 0;
+    uint64_t prev = mg_now(), tick = 0;
     uint32_t seen = 0, guard = 0, k;
 
-    while (seen < 8u && guard < 100000u) {
-        const uint64_t now = mg_units();
+    /* The first step is skipped: a counter just started may jump from its reset value. */
+    while (seen < 9u && guard < 100000u) {
+        const uint64_t now = mg_now();
         if (now != prev) {
-            tick = mg_gcd(tick, now - prev);
+            tick = seen > 0u ? mg_gcd(tick, now - prev) : 0u;
             prev = now;
             seen++;
         }
         guard++;
     }
     mg_tick = tick;
-    if (tick <= 1u || tick > 64u) {
+    if (tick <= 1u || tick > MG_TICK_MAX) {
         return;
     }
-    for (k = 0; k < 3u * 32u; k++) {
+    /* Any k whose period hits the residue will do; the sled is not assumed linear in k. */
+    for (k = 0; k < 2u * (uint32_t)tick + 64u; k++) {
         /* 4*tick iterations: the total is n*period +- one tick, so the rounded mean is exact. */
         const uint32_t n = 4u * (uint32_t)tick;
         const uint64_t period = (mg_vernier(k, n, MG_NO_EDGE) + n / 2u) / n;
@@ -407,26 +426,26 @@ static void mg_calibrate(void)
     uint32_t i;
 
     mg_phase_lock();
-    t0 = mg_units();
+    t0 = mg_now();
     for (i = 0; i < MG_CAL_N; i++) {
         __asm__ volatile("");
     }
-    loop = mg_mean(t0, mg_units());
+    loop = mg_mean(t0, mg_now());
 
     mg_phase_lock();
-    t0 = mg_units();
+    t0 = mg_now();
     for (i = 0; i < MG_CAL_N; i++) {
-        (void)mg_units();
+        (void)mg_now();
     }
-    reads = mg_mean(t0, mg_units());
+    reads = mg_mean(t0, mg_now());
 
     mg_phase_lock();
-    t0 = mg_units();
+    t0 = mg_now();
     for (i = 0; i < MG_CAL_N; i++) {
         mg_profile_layer_begin(0);
         mg_profile_layer_end(0);
     }
-    pairs = mg_mean(t0, mg_units());
+    pairs = mg_mean(t0, mg_now());
 
     /* A bracket of two reads costs about one full read; a layer window holds the tail of begin and
      * the head of end, which is one pair minus one read. */
@@ -445,7 +464,9 @@ static void mg_cmd_info(uint8_t seq)
     mg_tx[n++] = (uint8_t)MG_COUNTER_UNIT;
     mg_put_u16(mg_tx + n, MG_MAX_PAYLOAD);
     n += 2;
-    mg_put_u32(mg_tx + n, (uint32_t)MG_COUNTER_SCALE);
+    mg_put_u32(mg_tx + n, (uint32_t)MG_COUNTER_SCALE_NUM);
+    n += 4;
+    mg_put_u32(mg_tx + n, (uint32_t)MG_COUNTER_SCALE_DEN);
     n += 4;
     mg_put_u32(mg_tx + n, mg_model_arena_size);
     n += 4;
@@ -459,9 +480,9 @@ static void mg_cmd_info(uint8_t seq)
     n += 4;
     mg_put_u32(mg_tx + n, (uint32_t)mg_tick);
     n += 4;
-    mg_put_u32(mg_tx + n, (uint32_t)mg_hook_inner);
+    mg_put_u32(mg_tx + n, (uint32_t)mg_to_units(mg_hook_inner));
     n += 4;
-    mg_put_u32(mg_tx + n, (uint32_t)mg_hook_pair);
+    mg_put_u32(mg_tx + n, (uint32_t)mg_to_units(mg_hook_pair));
     n += 4;
     if (n + 4u * (mg_model_num_inputs + mg_model_num_outputs) + 1u > MG_MAX_PAYLOAD) {
         mg_send_error(seq, MG_E_ARGUMENT, MG_T_INFO, "too many inputs and outputs for one INFO frame");
@@ -549,7 +570,7 @@ static void mg_cmd_read_profile(uint8_t seq, uint32_t len)
         return;
     }
     for (i = 0; i < count; i++) {
-        mg_put_u64(mg_tx + 8u * i, mg_layer_cost[first + i]);
+        mg_put_u64(mg_tx + 8u * i, mg_to_units(mg_layer_cost[first + i]));
     }
     mg_send(MG_T_READ_PROFILE | MG_T_REPLY, seq, mg_tx, 8u * count);
 }
@@ -565,18 +586,18 @@ static void mg_cmd_run(uint8_t seq)
     }
     mg_layers_timed = 0;
     mg_phase_lock();
-    t0 = mg_units();
-#if MG_HARNESS_FAULT_TEST
+    t0 = mg_now();
+#if MG_HARNESS_TEST == 1
     /* Test-only: a load from an address no board maps, to exercise the fault path end to end. */
     status = (int)*(volatile const uint32_t *)(uintptr_t)MG_HARNESS_FAULT_ADDR;
 #endif
     status = mg_model_invoke();
-    t1 = mg_units();
+    t1 = mg_now();
     raw = t1 - t0;
     harness = mg_read_pair + (uint64_t)mg_layers_timed * mg_hook_pair;
 
     mg_put_u32(mg_tx, (uint32_t)status);
-    mg_put_u64(mg_tx + 4, raw > harness ? raw - harness : 0u);
+    mg_put_u64(mg_tx + 4, mg_to_units(raw > harness ? raw - harness : 0u));
     mg_put_u32(mg_tx + 12, mg_layers_timed);
     mg_send(MG_T_RUN | MG_T_REPLY, seq, mg_tx, 16);
 }
@@ -585,6 +606,10 @@ int main(void)
 {
     uint32_t n = 0, i;
 
+#if MG_HARNESS_TEST == 3
+    for (;;) {
+    }
+#endif
     mg_board_init();
     mg_phase_setup();
     mg_calibrate();
@@ -595,6 +620,10 @@ int main(void)
         mg_tx[n++] = (uint8_t)mg_model_name[i];
     }
     mg_send(MG_T_BOOT, 0, mg_tx, n);
+#if MG_HARNESS_TEST == 2
+    for (;;) {
+    }
+#endif
 
     for (;;) {
         uint8_t type, seq;

@@ -52,6 +52,21 @@ ERROR_CODES = {1: "bad CRC", 2: "length above the maximum payload", 3: "protocol
 # Counter units reported by INFO (MG_COUNTER_UNIT in the firmware).
 COUNTER_UNITS = {0: "cycles", 1: "emulated_instructions"}
 
+
+
+def harness_defines(counter_unit: str, counter_scale: float) -> tuple[str, ...]:
+    """The -D flags that tell the harness what its board's counter counts (a board file's [counter]):
+    MG_COUNTER_UNIT (the COUNTER_UNITS key) and the scale as an exact fraction (31.25 -> 125/4)."""
+    from fractions import Fraction
+
+    units = {name: key for key, name in COUNTER_UNITS.items()}
+    if counter_unit not in units:
+        raise ValueError(f"counter unit {counter_unit!r} is not one of {sorted(units)}")
+    scale = Fraction(counter_scale).limit_denominator(1000)
+    return (f"-DMG_COUNTER_UNIT={units[counter_unit]}", f"-DMG_COUNTER_SCALE_NUM={scale.numerator}u",
+            f"-DMG_COUNTER_SCALE_DEN={scale.denominator}u")
+
+
 FAULT_RE = re.compile(rb"FAULT pc=0x([0-9a-fA-F]{8}) lr=0x([0-9a-fA-F]{8}) "
                       rb"cfsr=0x([0-9a-fA-F]{8}) hfsr=0x([0-9a-fA-F]{8})\r?\n")
 
@@ -104,6 +119,21 @@ class Fault:
     lr: int
     cfsr: int
     hfsr: int
+
+
+RISCV_CAUSES = {0: "instruction address misaligned", 1: "instruction access fault", 2: "illegal instruction",
+                3: "breakpoint", 4: "load address misaligned", 5: "load access fault",
+                6: "store address misaligned", 7: "store access fault", 11: "environment call"}
+
+
+def describe_fault(f: Fault, arch: str) -> str:
+    """One line for a FAULT report: Cortex-M's fault status registers, or RISC-V's mcause/mtval."""
+    if arch == "riscv":
+        cause = RISCV_CAUSES.get(f.cfsr, "exception")
+        return (f"board reported a trap ({cause}) at pc=0x{f.pc:08x} (mcause=0x{f.cfsr:08x}, "
+                f"mtval=0x{f.hfsr:08x}, ra=0x{f.lr:08x})")
+    return (f"board reported a HardFault at pc=0x{f.pc:08x} (cfsr=0x{f.cfsr:08x}, hfsr=0x{f.hfsr:08x}, "
+            f"lr=0x{f.lr:08x})")
 
 
 class FrameDecoder:
@@ -191,25 +221,31 @@ class Info:
     version: int
     counter_unit: str          # "cycles" or "emulated_instructions"
     max_payload: int
-    counter_scale: int         # units per count of the board counter
+    scale_num: int             # units per count of the board counter = scale_num / scale_den
+    scale_den: int
     arena_size: int
     num_layers: int
     max_layers: int            # layers whose cost the firmware keeps
-    tick: int                  # measured resolution of the counter, in units
-    hook_inner: int            # harness units inside each layer window (subtracted)
+    tick: int                  # measured counter resolution in 1/scale_den units (1 = exact)
+    hook_inner: int            # units of harness code inside each layer window (subtracted)
     hook_pair: int             # units of one begin+end pair (subtracted from the total)
     input_bytes: tuple[int, ...]
     output_bytes: tuple[int, ...]
     model_name: str
 
+    @property
+    def resolution(self) -> float:
+        """The counter's resolution in units (40 for SysTick under QEMU at 25 MHz, 1 for cycles)."""
+        return self.tick / self.scale_den
 
-_INFO_HEAD = struct.Struct("<BBHIIIIIIIII")
+
+_INFO_HEAD = struct.Struct("<BBHIIIIIIIIII")
 
 
 def parse_info(payload: bytes) -> Info:
     if len(payload) < _INFO_HEAD.size + 1:
         raise ValueError(f"INFO payload of {len(payload)} B is shorter than {_INFO_HEAD.size + 1} B")
-    (version, unit, max_payload, scale, arena, n_in, n_out, n_layers, max_layers, tick, inner,
+    (version, unit, max_payload, num, den, arena, n_in, n_out, n_layers, max_layers, tick, inner,
      pair) = _INFO_HEAD.unpack_from(payload)
     pos = _INFO_HEAD.size
     need = pos + 4 * (n_in + n_out) + 1
@@ -222,8 +258,10 @@ def parse_info(payload: bytes) -> Info:
         raise ValueError(f"INFO payload of {len(payload)} B does not end after the model name")
     if unit not in COUNTER_UNITS:
         raise ValueError(f"INFO reports an unknown counter unit {unit}")
+    if num == 0 or den == 0:
+        raise ValueError(f"INFO reports a counter scale of {num}/{den}")
     name = payload[pos + 1:].decode("ascii", errors="replace")
-    return Info(version, COUNTER_UNITS[unit], max_payload, scale, arena, n_layers, max_layers, tick, inner,
+    return Info(version, COUNTER_UNITS[unit], max_payload, num, den, arena, n_layers, max_layers, tick, inner,
                 pair, tuple(sizes[:n_in]), tuple(sizes[n_in:]), name)
 
 

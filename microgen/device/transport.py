@@ -6,6 +6,7 @@ transport only moves bytes with explicit timeouts; framing lives in protocol.py.
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 from typing import Protocol
@@ -46,13 +47,25 @@ class SerialTransport:
     def read(self, max_bytes: int, timeout: float) -> bytes:
         import serial
 
+        sock = getattr(self._port, "_socket", None)
         try:
+            if sock is not None:
+                # One select + recv: pyserial's socket read() raises on EOF and drops the bytes it
+                # already received in that call, which would lose a FAULT line printed just before
+                # QEMU exits.
+                ready, _, _ = select.select([sock], [], [], max(timeout, 0.0))
+                if not ready:
+                    return b""
+                data = sock.recv(max_bytes)
+                if not data:
+                    raise BoardError(f"{self.name} closed the connection")
+                return data
             self._port.timeout = max(timeout, 0.0)
             first = self._port.read(1)
             if not first:
                 return b""
-            self._port.timeout = 0
-            return first + self._port.read(max_bytes - 1)
+            waiting = min(self._port.in_waiting, max_bytes - 1)
+            return first + (self._port.read(waiting) if waiting else b"")
         except (serial.SerialException, OSError) as e:
             raise BoardError(f"read from {self.name} failed: {e}") from None
 
