@@ -66,6 +66,22 @@ def build(model_path: str | os.PathLike, out_dir: str | os.PathLike, name: str |
     return result
 
 
+def build_quantized(model_path: str | os.PathLike, out_dir: str | os.PathLike, calib: str | None = None,
+                    synthetic: bool = False, name: str | None = None, board: str = "host", warn=print):
+    """Quantize the float MODEL to int8 (quantize.run.quantize_file; calibration data from `calib`, or
+    synthetic with a warning), write it as out_dir/NAME.tflite, and build that like any int8 model.
+    Returns (quantize.run.Outcome, BuildResult)."""
+    from .exporters import write_tflite
+    from .quantize.run import quantize_file
+
+    name = c_emitter.check_name(name or default_name(model_path))
+    outcome = quantize_file(model_path, calib, synthetic, estimate=False, warn=warn)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    q_path = Path(out_dir) / f"{name}.tflite"
+    write_tflite(outcome.result.graph, q_path)
+    return outcome, build(q_path, out_dir, name=name, board=board)
+
+
 def build_for_board(model_path: str | os.PathLike, board: str, build_dir: str | os.PathLike,
                     name: str | None = None, extra_cflags: tuple[str, ...] = ()):
     """Build MODEL's library for `board` into build_dir and its measurement firmware into
@@ -73,13 +89,9 @@ def build_for_board(model_path: str | os.PathLike, board: str, build_dir: str | 
     from .boards import get_board
     from .device.firmware import build_firmware
 
-    from .device.protocol import harness_defines
-
     b = get_board(board)
     result = build(model_path, build_dir, name=name, board=b.name, target=b.target())
-    # The harness reports what its counter counts, and removes its own overhead in those units.
-    flags = (*harness_defines(b.counter.unit, b.counter.scale), *extra_cflags)
-    fw = build_firmware(result, b, Path(build_dir) / "firmware", extra_cflags=flags)
+    fw = build_firmware(result, b, Path(build_dir) / "firmware", extra_cflags=extra_cflags)
     return result, b, fw
 
 

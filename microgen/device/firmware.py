@@ -38,6 +38,7 @@ from .. import c_emitter
 from ..boards import BOARDS_DIR, Board
 from ..c_emitter.project import RUNTIME_DIR
 from ..errors import BoardError, DoesNotFitError
+from .protocol import harness_defines
 
 REPO = BOARDS_DIR.parent
 DEFAULT_HARNESS = "runtime_c/mg_harness.c"
@@ -121,7 +122,9 @@ def emit_firmware(build_result, board: Board, out_dir: str | os.PathLike, *, ext
         board_sources=tuple(_copy_support(board, harness_path, proj)),
         model_sources=(_Source(f"{lib_dir}/{name}.c", f"build/{name}.o", True),
                        _Source("mg_model_glue.c", "build/mg_model_glue.o", True)),
-        cflags=(*COMMON_CFLAGS, opt, *extra_cflags),
+        # The harness reports what the board's counter counts, and removes its own overhead in those units:
+        # in the project's flags so a `make` by hand builds the same firmware.
+        cflags=(*COMMON_CFLAGS, opt, *harness_defines(board.counter.unit, board.counter.scale), *extra_cflags),
         model_flags=(f"-D{name.upper()}_LAYER_BEGIN(l)=mg_profile_layer_begin(l)",
                      f"-D{name.upper()}_LAYER_END(l)=mg_profile_layer_end(l)", "-include", "mg_model.h"),
         ldflags=("--specs=picolibc.specs", "-nostartfiles", "-T", "link.ld", "-Wl,--gc-sections",

@@ -24,6 +24,7 @@ from ..errors import InvalidInputError
 from ..graph import Graph
 from ..graph.passes import optimize
 from . import observers
+from .calib import as_samples
 from .plan import check_supported, make_plan
 from .rewrite import rewrite
 
@@ -79,9 +80,7 @@ def quantize(graph: Graph, calib: Mapping[str, np.ndarray], options: QuantizeOpt
     options = options or QuantizeOptions()
     float_graph = optimize(graph)
     check_supported(float_graph)
-    missing = [n for n in float_graph.inputs if n not in calib]
-    if missing:
-        raise InvalidInputError(f"no calibration data for model input(s) {', '.join(map(repr, missing))}")
+    calib = as_samples(float_graph, calib)
     if stats is None:
         stats = observers.collect(float_graph, calib)
     ranges = {name: st.range(options.observer, options.percentile) for name, st in stats.items()}

@@ -106,7 +106,10 @@ def compare_graphs(float_graph, int_graph, tensor_map: Mapping[str, str], sample
                    float_io: bool = False) -> Accuracy:
     """Run both graphs on every sample and compare each float op output with its integer twin
     (tensor_map: float name -> integer graph name)."""
+    from .calib import as_samples
+
     fg, qg = float_graph, int_graph
+    samples = as_samples(fg, samples, f"{data} data")
     n = len(next(iter(samples.values())))
     if limit is not None:
         n = min(n, limit)

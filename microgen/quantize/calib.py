@@ -36,6 +36,26 @@ def load_validation(spec: str | os.PathLike, graph: Graph) -> tuple[dict[str, np
     return _load(str(spec), graph, labels=True)
 
 
+def as_samples(graph: Graph, arrays, what: str = "calibration data") -> dict[str, np.ndarray]:
+    """In-memory arrays ({input name: [N, ...]}) checked and shaped [N, *input_shape] in the input dtype,
+    for callers of the Python API (files go through load_calibration)."""
+    out = {}
+    for name in graph.inputs:
+        if name not in arrays:
+            raise InvalidInputError(f"{what}: no array for model input {name!r}")
+        a = np.asarray(arrays[name])
+        t = graph.tensors[name]
+        if a.ndim == 0 or len(a) == 0 or a[0].size != t.size:
+            raise InvalidInputError(f"{what}: input {name!r} has shape {list(a.shape)}; expected [N, "
+                                    f"{', '.join(map(str, t.shape))}] with N >= 1")
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise InvalidInputError(f"{what}: input {name!r} holds NaN or infinite values")
+        out[name] = a.reshape((len(a),) + tuple(t.shape)).astype(t.dtype.np)
+    if len({len(v) for v in out.values()}) > 1:
+        raise InvalidInputError(f"{what}: the inputs have different numbers of samples")
+    return out
+
+
 def synthetic_calibration(graph: Graph, n: int = 32, seed: int = 0, lo: float = 0.0, hi: float = 1.0
                           ) -> dict[str, np.ndarray]:
     """n seeded samples per input in [lo, hi]: smooth random fields (low-frequency noise upsampled

@@ -43,6 +43,7 @@ class Plan:
     params: Mapping[str, QuantParams]
     dtypes: Mapping[str, DType]
     group: Mapping[str, str]          # tensor -> its group's root tensor name
+    ranges: Mapping[str, tuple[float, float]]  # tensor -> its group's real range
 
 
 def check_supported(graph: Graph) -> None:
@@ -138,12 +139,15 @@ def make_plan(graph: Graph, ranges: Mapping[str, tuple[float, float]], int16: It
             hi[root] = max(hi.get(root, 0.0), r[1])
     params: dict[str, QuantParams] = {}
     dtypes: dict[str, DType] = {}
+    real: dict[str, tuple[float, float]] = {}
     for name, root in groups.items():
         dtype = DType.INT16 if root in wide else DType.INT8
+        real[name] = (lo.get(root, 0.0), hi.get(root, 0.0))
         if root in fixed:
             scale, zp = fixed[root]
             q = QuantParams.per_tensor(f32(scale), zp)
+            real[name] = (scale * (-128 - zp), scale * (127 - zp))
         else:
-            q = activation_params(lo.get(root, 0.0), hi.get(root, 0.0), dtype)
+            q = activation_params(*real[name], dtype)
         params[name], dtypes[name] = q, dtype
-    return Plan(params, dtypes, groups)
+    return Plan(params, dtypes, groups, real)

@@ -89,11 +89,8 @@ class _Builder:
         return self._cache[key]
 
     def _params_for(self, name: str, dtype: DType) -> QuantParams:
-        """Params for a tensor re-expressed in another dtype, covering the same real range."""
-        q = self.out(name).quant
-        lo, hi = self.out(name).dtype.limits()
-        real_lo, real_hi = q.s * (lo - q.zp), q.s * (hi - q.zp)
-        return activation_params(real_lo, real_hi, dtype)
+        """Params for a tensor re-expressed in another dtype, covering its planned real range."""
+        return activation_params(*self.plan.ranges[name], dtype)
 
     def operand(self, name: str, dtype: DType, params: QuantParams | None = None) -> str:
         """An activation (see act) or a float constant quantized per tensor (own range or `params`)."""
