@@ -25,7 +25,7 @@ test-all: setup-python
 	$(PYTEST) -q -n $(JOBS) -m ""
 
 # The main job on a model the project makes itself (or MODEL=path/to/model.tflite).
-demo: setup-python
+demo: setup
 	scripts/demo.sh "$(MODEL)" "$(BOARD)" "$(OUT)"
 
 # Speed and memory figures, printed as a table.

@@ -47,12 +47,22 @@ def inspect(model: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--dump-tir", is_flag=True, help="Also print the loop nests (TIR) of every kernel.")
 @click.option("--memory", is_flag=True, help="Also print the arena layout over time.")
+@click.option("--quantize", "quantize_to", type=click.Choice(["int8"]),
+              help="Quantize a float MODEL first (post-training; see `microgen quantize`).")
+@click.option("--calib", "calib_path", help="With --quantize: calibration data (.npy/.npz or a folder of them).")
+@click.option("--synthetic-calib", is_flag=True, help="With --quantize and no data: calibrate on synthetic inputs.")
 def build(model: str, board: str, out_dir: str, name: str | None, as_json: bool, dump_tir: bool,
-          memory: bool) -> None:
+          memory: bool, quantize_to: str | None, calib_path: str | None, synthetic_calib: bool) -> None:
     """Generate a C library (and example program) for MODEL into a directory."""
     from . import pipeline
 
-    result = pipeline.build(model, out_dir, name=name, board=board)
+    if quantize_to:
+        _, result = pipeline.build_quantized(model, out_dir, calib_path, synthetic_calib, name=name, board=board,
+                                             warn=lambda msg: click.echo(msg, err=True))
+    elif calib_path or synthetic_calib:
+        raise click.UsageError("--calib and --synthetic-calib only go with --quantize int8")
+    else:
+        result = pipeline.build(model, out_dir, name=name, board=board)
     summary = result.summary()
     code = pipeline.code_bytes(result)
     if code is not None:
@@ -68,6 +78,62 @@ def build(model: str, board: str, out_dir: str, name: str | None, as_json: bool,
         click.echo(json.dumps(summary, indent=1))
         return
     click.echo(pipeline.format_summary(summary))
+
+
+@cli.command("quantize")
+@click.argument("model", type=MODEL)
+@click.option("--calib", "calib_path",
+              help="Calibration data: .npy/.npz or a folder of them; first axis = samples, the model's input "
+                   "layout. FILE.npz:KEY picks one array.")
+@click.option("--synthetic-calib", is_flag=True,
+              help="No data at hand: calibrate on seeded synthetic inputs in [0, 1] (accuracy will suffer).")
+@click.option("--output", "-o", "out_path", type=click.Path(dir_okay=False),
+              help="Write the quantized model here (.tflite).")
+@click.option("--io", type=click.Choice(["int8", "float"]), default="int8", show_default=True,
+              help="Model inputs/outputs: int8 tensors, or float with QUANTIZE/DEQUANTIZE at the edges.")
+@click.option("--observer", type=click.Choice(["minmax", "percentile", "mse"]), default="minmax",
+              show_default=True, help="How activation ranges are chosen from the calibration data.")
+@click.option("--percentile", type=float, default=99.99, show_default=True, help="For --observer percentile.")
+@click.option("--per-tensor-fc", is_flag=True, help="FULLY_CONNECTED weights per tensor (default: per channel).")
+@click.option("--val", "val_path",
+              help="Data for the accuracy estimate: .npz with arrays x and y (labels), or FILE.npz:XKEY,YKEY "
+                   "(default: the calibration data, without labels).")
+@click.option("--max-accuracy-drop", type=float, metavar="P",
+              help="Exit 1 (and write no model) when the estimated drop exceeds P percentage points.")
+@click.option("--int16", "int16", multiple=True, metavar="auto|TENSOR",
+              help="Keep layers in int16 activations (16x8): 'auto' tries the worst layers and prints a "
+                   "table (taking the cheapest choice within --max-accuracy-drop), or name output tensors.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Write the full report here: HTML for .html, else text.")
+@click.option("--eval-samples", type=click.IntRange(min=1), help="Estimate on at most N samples.")
+def quantize_cmd(model: str, calib_path: str | None, synthetic_calib: bool, out_path: str | None, io: str,
+                 observer: str, percentile: float, per_tensor_fc: bool, val_path: str | None,
+                 max_accuracy_drop: float | None, int16: tuple[str, ...], report_path: str | None,
+                 eval_samples: int | None) -> None:
+    """Post-training int8 quantization of a float MODEL, with an accuracy estimate."""
+    from .quantize import QuantizeOptions
+    from .quantize.report import pareto_lines, summary_lines, write_report
+    from .quantize.run import quantize_file
+
+    auto = "auto" in int16
+    options = QuantizeOptions(observer=observer, percentile=percentile, per_channel_fc=not per_tensor_fc, io=io,
+                              int16=tuple(n for n in int16 if n != "auto"))
+    out = quantize_file(model, calib_path, synthetic_calib, options, val=val_path, max_drop=max_accuracy_drop,
+                        int16_auto=auto, limit=eval_samples, warn=lambda msg: click.echo(msg, err=True))
+    click.echo("\n".join(summary_lines(out.result, out.accuracy)))
+    if out.choices:
+        click.echo("16x8 choices (int16 activations for the worst layers):")
+        click.echo("\n".join(pareto_lines(out.choices)))
+    if report_path:
+        write_report(report_path, out.result, out.accuracy, out.choices)
+        click.echo(f"wrote {report_path}", err=True)
+    if out.gate_message:
+        click.echo(f"error: {out.gate_message}", err=True)
+        raise click.exceptions.Exit(1)
+    if out_path:
+        from .exporters import write_tflite
+        write_tflite(out.result.graph, out_path)
+        click.echo(f"wrote {out_path}", err=True)
 
 
 @cli.command()
