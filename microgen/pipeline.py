@@ -16,6 +16,7 @@ from .graph import Graph
 from .graph.analysis import summarize
 from .memory_planner import ArenaPlan
 from .tir.lower import LoweredOp, Target, c_identifier, lower as lower_graph
+from .tir.schedule import Schedule, choose as choose_schedules
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class BuildResult:
     steps: tuple[LoweredOp, ...]
     project: c_emitter.EmittedProject
     seconds: float
+    schedules: dict[int, Schedule] | None = None  # op index -> kernel schedule
 
     def summary(self) -> dict:
         s = summarize(self.graph)
@@ -55,11 +57,13 @@ def build(model_path: str | os.PathLike, out_dir: str | os.PathLike, name: str |
         target = target or board_file.target()
     name = c_emitter.check_name(name or default_name(model_path))
     graph = importers.load(model_path)
-    plan = memory_planner.plan(graph)
-    steps = lower_graph(graph, plan, prefix=name, target=target)
+    target = target or Target()
+    schedules = choose_schedules(graph, target)                  # kernel templates and knobs per op
+    plan = memory_planner.plan(graph, schedules=schedules)       # activations + scratch, overlaps by write order
+    steps = lower_graph(graph, plan, prefix=name, target=target, schedules=schedules)
     digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
     project = c_emitter.emit(graph, plan, steps, out_dir, name, board=board, source_hash=digest)
-    result = BuildResult(graph, plan, tuple(steps), project, time.perf_counter() - t0)
+    result = BuildResult(graph, plan, tuple(steps), project, time.perf_counter() - t0, schedules)
     if board_file is not None:
         from .device.firmware import emit_firmware
         emit_firmware(result, board_file, Path(out_dir) / "firmware")

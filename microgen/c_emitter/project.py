@@ -22,6 +22,7 @@ from ..tir import printer
 from ..tir.lower import LoweredOp
 
 RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime_c"
+RUNTIME_HEADERS = ("microgen_runtime.h", "mg_intrinsics.h")  # what every generated library ships with
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("microgen.c_emitter", "templates"),
                           keep_trailing_newline=True, trim_blocks=False, lstrip_blocks=False,
                           undefined=jinja2.StrictUndefined)
@@ -69,10 +70,11 @@ def _io(graph: Graph, plan: ArenaPlan, kind: str) -> list[dict]:
 
 
 def _call(name: str, step: LoweredOp, graph: Graph, plan: ArenaPlan) -> str:
+    """The kernel call: each parameter is its tensor's (or the scratch buffer's) place in the arena."""
     args = []
-    for tname in step.args:
-        t = graph.tensors[tname]
-        args.append(f"({t.dtype.c_type} *)(void *)(arena + {plan.offsets[tname]})")
+    for tname, param in zip(step.args, step.func.params):
+        const = "const " if param.readonly else ""
+        args.append(f"({const}{param.dtype.c_type} *)(void *)(arena + {plan.offsets[tname]})")
     return f"{step.func.name}({', '.join(args)})"
 
 
@@ -116,8 +118,9 @@ def emit(graph: Graph, plan: ArenaPlan, steps: list[LoweredOp], out_dir: str | o
         path = out / fname
         path.write_text(text)
         written.append(path)
-    shutil.copy(RUNTIME_DIR / "microgen_runtime.h", out / "microgen_runtime.h")
-    written.append(out / "microgen_runtime.h")
+    for header in RUNTIME_HEADERS:
+        shutil.copy(RUNTIME_DIR / header, out / header)
+        written.append(out / header)
     return EmittedProject(out, name, tuple(written), out / f"{name}.h", out / f"{name}.c")
 
 

@@ -51,8 +51,15 @@ def inplace_candidates(graph: Graph, op: Op) -> list[str]:
     return []
 
 
-def build_buffers(graph: Graph, order: list[int], inplace: bool = True) -> list[Buffer]:
-    """Group activation tensors into buffers and compute their lifetimes for `order`."""
+def scratch_name(op_index: int) -> str:
+    """The arena name of op `op_index`'s scratch buffer (it is no graph tensor)."""
+    return f"__scratch{op_index}"
+
+
+def build_buffers(graph: Graph, order: list[int], inplace: bool = True,
+                  scratch: dict[int, int] | None = None) -> list[Buffer]:
+    """Group activation tensors into buffers and compute their lifetimes for `order`; each op with
+    scratch bytes (op index -> bytes) gets a buffer of its own that lives only while the op runs."""
     ops = [graph.ops[i] for i in order]
     n = len(ops)
     last_use: dict[str, int] = {}
@@ -100,6 +107,10 @@ def build_buffers(graph: Graph, order: list[int], inplace: bool = True) -> list[
         first = min(first_def[t] for t in members)
         last = max(last_use[t] for t in members)
         buffers.append(Buffer(key, tuple(sorted(members, key=lambda t: first_def[t])), size, first, last))
+    for step, index in enumerate(order):
+        nbytes = (scratch or {}).get(index, 0)
+        if nbytes:
+            buffers.append(Buffer(scratch_name(index), (scratch_name(index),), nbytes, step, step))
     return buffers
 
 
@@ -121,7 +132,7 @@ def _round_up(n: int, align: int) -> int:
 
 
 def best_order(graph: Graph, align: int, inplace: bool = True, max_states: int = 5000,
-               seconds: float = 2.0) -> list[int]:
+               seconds: float = 2.0, scratch: dict[int, int] | None = None) -> list[int]:
     """A topological op order with the smallest live-bytes peak.
 
     Dynamic programming over the sets of ops already run (the downsets of the DAG, as bitmasks): for
@@ -149,12 +160,13 @@ def best_order(graph: Graph, align: int, inplace: bool = True, max_states: int =
                 used |= 1 << i
         entries.append((_round_up(t.nbytes, align), made, used, name in graph.outputs))
     deadline = time.perf_counter() + seconds
+    scratch_of = scratch or {}
 
     def live_at(done: int, op_index: int) -> int:
         """Bytes live while op_index runs after the ops in `done` (in-place ignored: an estimate)."""
         bit = 1 << op_index
         running = done | bit
-        total = 0
+        total = _round_up(scratch_of.get(op_index, 0), align)
         for size, made, used, keep in entries:
             if made and not made & running:
                 continue  # not computed yet
@@ -192,7 +204,8 @@ def best_order(graph: Graph, align: int, inplace: bool = True, max_states: int =
     except (_TooMany, RecursionError):
         return default
     # Keep the model's own order unless the search found a strictly better one after aliasing.
-    if peak_bytes(build_buffers(graph, order, inplace), align) < peak_bytes(build_buffers(graph, default, inplace), align):
+    if peak_bytes(build_buffers(graph, order, inplace, scratch), align) < \
+            peak_bytes(build_buffers(graph, default, inplace, scratch), align):
         return order
     return default
 

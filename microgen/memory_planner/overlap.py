@@ -36,15 +36,26 @@ def _first_tap(out_positions: np.ndarray, stride: int, pad: int, dilation: int, 
     return np.where((k0 < kernel) & (first < size), first, size)
 
 
-def safe_shift(graph: Graph, op: Op) -> int | None:
-    """Bytes the output may start before the input of `op` (0 = fully in place); None if the op is not
-    a sliding-window op of the handled kind and layout."""
+def safe_shift(graph: Graph, op: Op, order=None) -> int | None:
+    """Bytes the output may start before the input of `op` (0 = fully in place); None when the op is not
+    a sliding-window op of the handled kind and layout, or its kernel allows no overlap.
+
+    order: the kernel's AccessOrder (tir.schedule); row-major with one-pixel groups by default.
+    """
     if op.kind not in OVERLAP_KINDS:
         return None
+    kind = getattr(order, "kind", "row_major")
+    pixel_block = getattr(order, "pixel_block", 1)
     x = graph.tensors[op.inputs[0]]
     y = graph.tensors[op.outputs[0]]
-    if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1:
+    if kind == "none" or len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1:
         return None
+    if kind == "channel_major_staged":
+        # Every channel is staged before its outputs are written; outputs of channel c land on input
+        # positions of channel c of earlier (or the same) pixels only if the layouts line up.
+        same_layout = x.shape[3] == y.shape[3] and x.dtype.itemsize == y.dtype.itemsize and \
+            y.shape[1] <= x.shape[1] and y.shape[2] <= x.shape[2]
+        return 0 if same_layout else None
     _, h, w, cin = x.shape
     _, oh, ow, cout = y.shape
     if op.kind in ("MAX_POOL", "AVERAGE_POOL"):
@@ -55,29 +66,18 @@ def safe_shift(graph: Graph, op: Op) -> int | None:
     sh, sw = op.attrs.get("strides") or (1, 1)
     dh, dw = op.attrs.get("dilations") or (1, 1)
     pads = op.attrs.get("pads") or (0, 0, 0, 0)
-    pt, pl = pads[0], pads[1]
-    rows = _first_tap(np.arange(oh), sh, pt, dh, kh, h)
-    cols = _first_tap(np.arange(ow), sw, pl, dw, kw, w)
-    # First input element (row-major) each output pixel reads; channels start at the group's first.
-    pixel_first = (rows[:, None] * w + cols[None, :]).reshape(-1) * cin  # [oh*ow]
-    channels = np.arange(cout)
-    if op.kind == "CONV_2D":
-        per_group = graph.tensors[op.inputs[1]].shape[3]
-        group_out = cout // (cin // per_group)
-        chan_first = (channels // group_out) * per_group
-    elif op.kind == "DEPTHWISE_CONV_2D":
-        chan_first = channels // op.attrs.get("depth_multiplier", 1)
-    else:  # pooling reads its own channel
-        chan_first = channels
-    first = (pixel_first[:, None] + chan_first[None, :]).reshape(-1)  # per output element, write order
-    # A pixel whose taps all fall in padding reads nothing: it constrains nothing.
-    first = np.where(np.repeat(pixel_first >= h * w * cin, cout), x.size, first)
-    future_min = np.minimum.accumulate(first[::-1])[::-1].astype(np.int64) * x.dtype.itemsize
-    n = y.size
-    if n < 2:
-        return 0
-    # Once no later element reads the input, any write is safe: no constraint from those elements.
-    # (Conservative for outputs larger than their input: writes past the input's end are also safe.)
-    written_end = np.arange(1, n, dtype=np.int64) * y.dtype.itemsize  # end of element e, e = 0..n-2
-    need = np.where(future_min[1:] >= x.nbytes, 0, written_end - future_min[1:])
-    return int(max(0, need.max()))
+    rows = _first_tap(np.arange(oh), sh, pads[0], dh, kh, h)
+    cols = _first_tap(np.arange(ow), sw, pads[1], dw, kw, w)
+    # First input byte each output pixel reads (its first valid tap, channel 0: conservative for groups
+    # and depthwise, whose pixels read from channel 0 of that tap on).
+    pixel_first = (rows[:, None] * w + cols[None, :]).reshape(-1).astype(np.int64) * cin * x.dtype.itemsize
+    pixel_first = np.where(pixel_first >= x.nbytes, np.iinfo(np.int64).max, pixel_first)  # reads nothing
+    # Group the pixels; a group's writes end at its last pixel's end and may not reach what the group
+    # itself or any later group still reads.
+    n_pix = oh * ow
+    starts = np.arange(0, n_pix, pixel_block)
+    group_first = np.minimum.reduceat(pixel_first, starts)
+    future_min = np.minimum.accumulate(group_first[::-1])[::-1]
+    group_end = np.minimum(starts + pixel_block, n_pix) * cout * y.dtype.itemsize
+    need = np.where(future_min >= x.nbytes, 0, group_end - future_min)
+    return int(max(0, need.max(initial=0)))

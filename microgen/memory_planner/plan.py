@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from ..graph import Graph
-from .liveness import Buffer, _round_up, best_order, build_buffers, peak_bytes
+from .liveness import Buffer, _round_up, best_order, build_buffers, peak_bytes, scratch_name
 from .overlap import safe_shift
 from .placement import Cluster, arena_size, place
 
@@ -89,15 +89,16 @@ class ArenaPlan:
         return "\n".join(rows + legend)
 
 
-def find_overlaps(graph: Graph, order: list[int], buffers: list[Buffer], align: int) -> list[Overlap]:
+def find_overlaps(graph: Graph, order: list[int], buffers: list[Buffer], align: int,
+                  orders: dict[int, object] | None = None) -> list[Overlap]:
     """Output-over-input pairs worth taking: the op's input buffer dies at the op and is no graph output,
-    and sharing saves bytes."""
+    and sharing saves bytes. orders: each op's kernel AccessOrder (tir.schedule), by op index."""
     by_tensor = {t: b for b in buffers for t in b.tensors}
     result = []
     used_inputs: set[str] = set()
     for step, index in enumerate(order):
         op = graph.ops[index]
-        shift = safe_shift(graph, op)
+        shift = safe_shift(graph, op, (orders or {}).get(index))
         if shift is None:
             continue
         src, dst = by_tensor.get(op.inputs[0]), by_tensor.get(op.outputs[0])
@@ -203,16 +204,29 @@ def _live_per_step(buffers: list[Buffer], align: int) -> list[int]:
 
 
 def plan(graph: Graph, alignment: int = 8, inplace: bool = True, reorder: bool = True,
-         overlap: bool = True) -> ArenaPlan:
+         overlap: bool = True, schedules: dict | None = None) -> ArenaPlan:
     """Plan the arena of `graph`: choose the op order, share buffers in place, overlap outputs with
-    consumed inputs where proven safe, place everything."""
-    order = best_order(graph, alignment, inplace) if reorder else list(range(len(graph.ops)))
-    buffers = build_buffers(graph, order, inplace)
+    consumed inputs where proven safe, place everything.
+
+    schedules: the kernel schedule of each op (op index -> tir.schedule.Schedule): their scratch buffers
+    are planned too (at offsets[scratch_name(i)]) and their write orders decide which overlaps are safe.
+    Without them every op is taken as a generic kernel (no scratch, row-major writes).
+    """
+    scratch, orders = {}, {}
+    if schedules:
+        from ..tir.schedule import access_order, scratch_bytes
+        for i, op in enumerate(graph.ops):
+            scratch[i] = scratch_bytes(graph, op, schedules[i])
+            orders[i] = access_order(graph, op, schedules[i])
+    order = best_order(graph, alignment, inplace, scratch=scratch) if reorder else list(range(len(graph.ops)))
+    buffers = build_buffers(graph, order, inplace, scratch)
     lower = peak_bytes(buffers, alignment)
-    overlaps = choose_overlaps(buffers, find_overlaps(graph, order, buffers, alignment), alignment) if overlap else []
+    candidates = find_overlaps(graph, order, buffers, alignment, orders) if overlap else []
+    overlaps = choose_overlaps(buffers, candidates, alignment)
     clusters = make_clusters(buffers, overlaps)
     buffer_offsets = place(buffers, alignment, cluster_peak(clusters, alignment), clusters=clusters)
     offsets = {t: buffer_offsets[b.name] for b in buffers for t in b.tensors}
+    assert all(scratch_name(i) in offsets for i, n in scratch.items() if n)
     result = ArenaPlan(
         order=tuple(order), buffers=tuple(buffers), offsets=offsets,
         arena_size=arena_size(buffers, buffer_offsets, alignment), lower_bound=lower,

@@ -28,8 +28,10 @@ from .calib import as_samples
 from .plan import check_supported, make_plan
 from .rewrite import rewrite
 
-# Measured on the digits benchmark (tests/quantize/test_digits.py prints the table): minmax matched or
-# beat percentile and MSE on output SQNR for both models (see the report for the figures).
+# Measured on the digits benchmark (tests/quantize/test_digits.py::test_observer_table prints it): minmax
+# is the only observer that meets all three anchor figures on all four models (it reproduces the TFLite
+# converter's params: CNN 98.8% / 99.2% / 40.22 dB). Percentile 99.99 and MSE trade: on the CNN +0.2
+# points accuracy and agreement but -0.8 dB output SQNR; on the MLP MSE gains 0.6 dB.
 OBSERVER_DEFAULT = "minmax"
 
 

@@ -150,3 +150,12 @@ def _is_classifier(graph) -> bool:
     """Top-1 agreement means something when the first output is a softmax / logistic of classes."""
     producer = graph.producers().get(graph.outputs[0])
     return producer is not None and producer.kind in ("SOFTMAX", "LOGISTIC")
+
+
+def evaluate_other(result, int_graph, samples: Mapping[str, np.ndarray], labels: np.ndarray | None = None,
+                   data: str = "calibration", limit: int | None = None) -> Accuracy:
+    """Estimate another integer model of the same float model (e.g. the converter's official int8 file,
+    same op list) against result's float graph on the same samples, layer by layer."""
+    tensor_map = map_by_position(result.float_graph, int_graph)
+    float_io = int_graph.tensors[int_graph.inputs[0]].dtype.is_float
+    return compare_graphs(result.float_graph, int_graph, tensor_map, samples, labels, data, limit, float_io)

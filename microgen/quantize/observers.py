@@ -8,7 +8,7 @@ float activation tensor feeds a `RangeStats`: its exact min / max and a histogra
 - "percentile": [q(1 - p), q(p)] with p = `percentile` (e.g. 99.99): drops the rarest extremes.
 - "mse": the range that minimises the expected squared quantization error over the histogram:
   clipping error (x - clamp(x))^2 outside the range plus step^2 / 12 inside it (uniform rounding
-  noise), searched over ranges shrunk from [min, max] by a common factor.
+  noise), searched over each end shrunk towards 0 (a coordinate search, two rounds).
 
 The range always contains 0, since int8 must represent real 0 exactly (padding, ReLU).
 
@@ -104,16 +104,22 @@ class RangeStats:
         if hi0 - lo0 <= 0:
             return lo0, hi0
         c, n = self._centers(), self.counts
-        best, best_err = (lo0, hi0), np.inf
-        for alpha in np.linspace(1.0, 0.2, 81):
-            lo, hi = lo0 * alpha, hi0 * alpha
+
+        def error(lo: float, hi: float) -> float:
             step = (hi - lo) / (levels - 1)
-            clipped = np.clip(c, lo, hi)
             inside = (c >= lo) & (c <= hi)
-            err = float(np.sum(n * (c - clipped) ** 2) + np.sum(n[inside]) * step * step / 12.0)
-            if err < best_err:
-                best, best_err = (lo, hi), err
-        return best
+            return float(np.sum(n * (c - np.clip(c, lo, hi)) ** 2) + np.sum(n[inside]) * step * step / 12.0)
+
+        # Coordinate search: the best upper end for the current lower end, then the other way round.
+        # The ends move independently because outliers are rarely symmetric (ReLU outputs have lo = 0).
+        shrink = np.linspace(1.0, 0.05, 96)
+        lo, hi = lo0, hi0
+        for _ in range(2):
+            if hi0 > 0:
+                hi = min((hi0 * f for f in shrink), key=lambda h: error(lo, h))
+            if lo0 < 0:
+                lo = min((lo0 * f for f in shrink), key=lambda v: error(v, hi))
+        return float(lo), float(hi)
 
 
 def collect(graph, samples: Mapping[str, np.ndarray], names: set[str] | None = None) -> dict[str, RangeStats]:

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import UnsupportedOpError
 from ..graph import DType, Graph, Op
 from ..memory_planner import ArenaPlan
+from ..memory_planner.liveness import scratch_name
 from .nodes import Buffer, PrimFunc
 
 LOWERINGS: dict[str, Callable[["LowerContext", Op], PrimFunc]] = {}
@@ -104,7 +105,19 @@ class LowerContext:
                 return False
         return True
 
+    def scratch(self, name: str, dtype: DType, size: int) -> Buffer:
+        """The op's scratch buffer (planned in the arena from its template's `scratch` bytes), as the
+        kernel's last parameter. At most one per op."""
+        planned = self.plan.buffer_of(scratch_name(self.op_index)).size
+        assert size * dtype.itemsize <= planned, (name, size, planned)
+        assert not self._scratch_used, "one scratch buffer per op"
+        self._scratch_used = True
+        return Buffer(name, dtype, size, "param", noalias=True, doc="scratch")
+
     _current_op: Op = None  # type: ignore[assignment]
+    op_index: int = -1
+    schedule: object = None
+    _scratch_used: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,10 +129,17 @@ class LoweredOp:
     args: tuple[str, ...]
 
 
-def lower(graph: Graph, plan: ArenaPlan, prefix: str, target: Target | None = None) -> list[LoweredOp]:
-    """Lower every op in the plan's order. Raises UnsupportedOpError listing every op without a lowering."""
+def lower(graph: Graph, plan: ArenaPlan, prefix: str, target: Target | None = None,
+          schedules: dict | None = None) -> list[LoweredOp]:
+    """Lower every op in the plan's order with its schedule (op index -> tir.schedule.Schedule; the
+    generic lowering when absent). Raises UnsupportedOpError listing every op without a lowering."""
+    from .schedule import TEMPLATES, Schedule, _load_templates
+
     _import_lowerings()
-    missing = [op for op in graph.ops if op.kind not in LOWERINGS and op.kind not in ALIAS_KINDS]
+    _load_templates()
+    schedules = schedules or {}
+    missing = [op for i, op in enumerate(graph.ops) if op.kind not in LOWERINGS and op.kind not in ALIAS_KINDS
+               and schedules.get(i, Schedule("generic")).template == "generic"]
     if missing:
         kinds = sorted({op.kind for op in missing})
         where = "; ".join(f"{k} ({', '.join(op.where() for op in missing if op.kind == k)})" for k in kinds)
@@ -135,7 +155,16 @@ def lower(graph: Graph, plan: ArenaPlan, prefix: str, target: Target | None = No
             steps.append(LoweredOp(op, None, args))
             continue
         ctx._pending = []
-        func = LOWERINGS[op.kind](ctx, op)
+        ctx.op_index = index
+        ctx.schedule = schedules.get(index, Schedule("generic"))
+        ctx._scratch_used = False
+        if ctx.schedule.template == "generic":
+            func = LOWERINGS[op.kind](ctx, op)
+        else:
+            func = TEMPLATES[ctx.schedule.template].lower(ctx, op, ctx.schedule)
+        if ctx._scratch_used:
+            args = args + (scratch_name(index),)
+        assert len(args) == len(func.params), (op.kind, args, [p.name for p in func.params])
         steps.append(LoweredOp(op, dataclasses.replace(func, consts=tuple(ctx._pending)), args))
     return steps
 

@@ -21,8 +21,8 @@ TFLM_ARENA = {
 
 # microgen's plans today (bytes): a change that grows one fails here and must say why.
 MLPERF_ARENA = {
-    "mlperf_tiny/kws_ref_model.tflite": 9_792,        # goal <= 17,000 (0.7x TFLM); live-bytes peak 16,000
-    "mlperf_tiny/vww_96_int8.tflite": 36_872,         # goal <= 72,500; peak 55,296
+    "mlperf_tiny/kws_ref_model.tflite": 10_048,       # goal <= 17,000 (0.7x TFLM); live-bytes peak 16,000
+    "mlperf_tiny/vww_96_int8.tflite": 36_888,         # goal <= 72,500; peak 55,296
     "mlperf_tiny/pretrainedResnet_quant.tflite": 33_312,  # goal <= 39,200; peak 49,152
     "mlperf_tiny/ad01_int8.tflite": 768,              # goal <= 2,800; peak 768
 }
