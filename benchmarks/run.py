@@ -106,6 +106,9 @@ def main() -> int:
     print()
     print("Host: import + one reference inference (wall time, median of 5)")
     print(host_speed_table())
+    if "--no-boards" not in sys.argv:
+        import emulated
+        emulated.main()
     return 0
 
 

@@ -87,14 +87,21 @@ def build_quantized(model_path: str | os.PathLike, out_dir: str | os.PathLike, c
 
 
 def build_for_board(model_path: str | os.PathLike, board: str, build_dir: str | os.PathLike,
-                    name: str | None = None, extra_cflags: tuple[str, ...] = ()):
+                    name: str | None = None, extra_cflags: tuple[str, ...] = (), plain_c: bool = False):
     """Build MODEL's library for `board` into build_dir and its measurement firmware into
-    build_dir/firmware. Returns (BuildResult, Board, FirmwareResult)."""
+    build_dir/firmware. plain_c: use no SIMD instructions (the board's target without DSP/MVE), for
+    comparisons. Returns (BuildResult, Board, FirmwareResult)."""
+    import dataclasses
+
     from .boards import get_board
     from .device.firmware import build_firmware
 
     b = get_board(board)
-    result = build(model_path, build_dir, name=name, board=b.name, target=b.target())
+    target = b.target()
+    if plain_c:
+        target = dataclasses.replace(target, dsp=False, mve=False)
+        extra_cflags = (*extra_cflags, "-DMG_PORTABLE_INTRINSICS")
+    result = build(model_path, build_dir, name=name, board=b.name, target=target)
     fw = build_firmware(result, b, Path(build_dir) / "firmware", extra_cflags=extra_cflags)
     return result, b, fw
 
