@@ -98,7 +98,7 @@ def build(model: str, board: str, out_dir: str, name: str | None, as_json: bool,
 @click.option("--val", "val_path",
               help="Data for the accuracy estimate: .npz with arrays x and y (labels), or FILE.npz:XKEY,YKEY "
                    "(default: the calibration data, without labels).")
-@click.option("--max-accuracy-drop", type=float, metavar="P",
+@click.option("--max-accuracy-drop", type=click.FloatRange(min=0.0), metavar="P",
               help="Exit 1 (and write no model) when the estimated drop exceeds P percentage points.")
 @click.option("--int16", "int16", multiple=True, metavar="auto|TENSOR",
               help="Keep layers in int16 activations (16x8): 'auto' tries the worst layers and prints a "

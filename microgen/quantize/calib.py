@@ -118,7 +118,8 @@ def _read(f: Path):
         raise InvalidInputError(f"{f}: cannot read it ({e.strerror})") from None
     want = b"\x93NUMPY" if f.suffix.lower() == ".npy" else b"PK"
     if not magic.startswith(want):
-        what = "empty" if not magic else f"not a {f.suffix} file (no {'NumPy header' if want != b'PK' else 'zip header'})"
+        header = "zip header" if want == b"PK" else "NumPy header"
+        what = "empty" if not magic else f"not a {f.suffix} file (no {header})"
         raise InvalidInputError(f"{f}: {what}")
     try:
         data = np.load(f, allow_pickle=False)

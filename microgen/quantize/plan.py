@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from ..errors import UnsupportedOpError
+from ..errors import InvalidInputError, UnsupportedOpError
 from ..graph import DType, Graph, QuantParams
 from .params import activation_params, f32
 
@@ -120,8 +120,12 @@ def make_plan(graph: Graph, ranges: Mapping[str, tuple[float, float]], int16: It
     """Params for every float activation. ranges: observed (lo, hi) per tensor; int16: tensor names
     whose groups become int16 (each must be in int16_candidates)."""
     groups = tie_groups(graph)
-    wide = {groups[n] for n in int16}
     allowed = set(int16_candidates(graph, groups))
+    unknown = [n for n in int16 if n not in groups]
+    if unknown:
+        raise InvalidInputError(f"--int16 {unknown[0]!r} is not an activation tensor of {graph.name!r}; "
+                                f"candidates: {', '.join(sorted(allowed)) or 'none'}")
+    wide = {groups[n] for n in int16}
     bad = sorted(wide - allowed)
     if bad:
         raise UnsupportedOpError(f"cannot keep {', '.join(repr(b) for b in bad)} in int16: only outputs of "

@@ -70,7 +70,8 @@ def test_build_quantize_int8(tmp_path):
     np.save(tmp_path / "calib.npy", np.load(require_model("digits/digits_data.npz"))["calib_x"].reshape(-1, 64))
     proc = microgen("build", model, "--quantize", "int8", "--calib", tmp_path / "calib.npy", "-o", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "out" / "digits_mlp_float.c").exists() and (tmp_path / "out" / "digits_mlp_float.tflite").exists()
+    assert (tmp_path / "out" / "digits_mlp_float.c").exists()
+    assert (tmp_path / "out" / "digits_mlp_float.tflite").exists()
     proc = microgen("build", model, "--calib", tmp_path / "calib.npy", "-o", tmp_path / "out2")
     assert proc.returncode == 2 and "only go with --quantize int8" in proc.stderr
     proc = microgen("build", model, "--quantize", "int8", "-o", tmp_path / "out3")

@@ -29,11 +29,13 @@ def test_all_ops_bit_exact_in_tflm_and_c(tmp_path, io):
     r = quantize(g, calib(g), QuantizeOptions(io=io))
     q = r.graph
     kinds = [op.kind for op in q.ops]
-    assert kinds.count("QUANTIZE") == (1 if io == "float" else 0) and kinds.count("DEQUANTIZE") == (3 if io == "float" else 0)
+    edges = io == "float"
+    assert kinds.count("QUANTIZE") == (1 if edges else 0) and kinds.count("DEQUANTIZE") == (3 if edges else 0)
     assert all(t.dtype is (DType.FLOAT32 if io == "float" else DType.INT8) for t in q.input_tensors())
     # spec facts
-    assert q.tensors[r.tensor_map["probs"]].quant.scale == (1 / 256,) and q.tensors[r.tensor_map["probs"]].quant.zp == -128
-    assert q.tensors[r.tensor_map["tanh"]].quant.scale == (1 / 128,) and q.tensors[r.tensor_map["tanh"]].quant.zp == 0
+    probs, tanh = q.tensors[r.tensor_map["probs"]].quant, q.tensors[r.tensor_map["tanh"]].quant
+    assert probs.scale == (1 / 256,) and probs.zp == -128
+    assert tanh.scale == (1 / 128,) and tanh.zp == 0
     for a, b in [("concat", "hswish"), ("concat", "conv1"), ("maxpool", "concat"), ("pad", "avgpool")]:
         assert q.tensors[r.tensor_map[a]].quant == q.tensors[r.tensor_map[b]].quant
     conv = next(op for op in q.ops if op.kind == "CONV_2D")
