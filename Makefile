@@ -16,12 +16,13 @@ setup:
 setup-python:
 	scripts/setup.sh python
 
-# Fast tests (slow cases are marked and left to test-all).
-test: setup-python
+# Fast tests (slow cases are marked and left to test-all). The emulated-board tests need the cross
+# toolchains and QEMU: `setup` installs them with apt-get when missing.
+test: setup
 	$(PYTEST) -q -n $(JOBS)
 
 # Everything, slow cases included.
-test-all: setup-python
+test-all: setup
 	$(PYTEST) -q -n $(JOBS) -m ""
 
 # The main job on a model the project makes itself (or MODEL=path/to/model.tflite).
@@ -29,7 +30,7 @@ demo: setup
 	scripts/demo.sh "$(MODEL)" "$(BOARD)" "$(OUT)"
 
 # Speed and memory figures, printed as a table.
-bench: setup-python
+bench: setup
 	$(PYTHON) benchmarks/run.py
 
 clean:
