@@ -6,7 +6,6 @@ firmware built with MG_HARNESS_TEST (runtime_c/mg_harness.c): 1 = RUN faults on 
 2 = silent after the boot banner, 3 = silent from reset.
 """
 
-import shutil
 import struct
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from microgen.device import connect, qemu
 from microgen.device import protocol as P
 from microgen.device.session import Session
 from microgen.errors import BoardError, DeviceTimeoutError, MicrogenError
+from microgen.testing.corpus import require_tools
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -151,34 +151,11 @@ def demo_model(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def qemu_watch(monkeypatch):
-    """Every QEMU started in the test must be reaped: exit status collected, no /proc entry left."""
-    started = []
-    init = qemu.QemuProcess.__init__
-
-    def recording_init(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        started.append(self)
-
-    monkeypatch.setattr(qemu.QemuProcess, "__init__", recording_init)
-    yield started
-    assert not qemu.live_processes()
-    for q in started:
-        assert q.proc.returncode is not None, f"QEMU {q.pid} not reaped"
-        cmdline = Path(f"/proc/{q.pid}/cmdline")
-        if cmdline.exists():  # a reused pid is fine, our QEMU is not
-            text = cmdline.read_bytes().decode(errors="replace")
-            assert not ("qemu-system" in text and f"port={q.port}," in text), f"QEMU {q.pid} still running"
-
-
 def firmware(model, board, tmp_path, test_mode):
     tools = {"arm": ("qemu-system-arm", "arm-none-eabi-gcc"),
              "riscv": ("qemu-system-riscv32", "riscv64-unknown-elf-gcc")}
     b = get_board(board)
-    missing = [t for t in tools[b.arch] if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"{board} needs {', '.join(missing)}")
+    require_tools(*tools[b.arch])
     _, b, fw = pipeline.build_for_board(model, board, tmp_path, extra_cflags=(f"-DMG_HARNESS_TEST={test_mode}",))
     return b, fw.elf
 
@@ -215,8 +192,7 @@ def test_board_that_never_boots(board, demo_model, tmp_path, qemu_watch):
 
 @pytest.mark.qemu
 def test_wrong_image_names_qemus_complaint(tmp_path, qemu_watch):
-    if shutil.which("qemu-system-arm") is None:
-        pytest.skip("needs qemu-system-arm")
+    require_tools("qemu-system-arm")
     not_elf = tmp_path / "firmware.elf"
     not_elf.write_bytes(b"\x00" * 64)      # not an ELF: QEMU loads it raw and the core locks up
     t0 = time.monotonic()

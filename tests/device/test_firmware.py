@@ -23,6 +23,7 @@ from microgen.boards import Region, get_board, list_boards
 from microgen.device.firmware import HEADROOM_BYTES, build_firmware, check_elf, emit_firmware
 from microgen.errors import BoardError, DoesNotFitError
 from microgen.testing.corpus import require_model
+from microgen.testing.corpus import require_tools
 
 STUB = Path(__file__).with_name("stub_main.c")
 KWS = "mlperf_tiny/kws_ref_model.tflite"
@@ -31,8 +32,7 @@ QEMU_BOARDS = [b.name for b in list_boards() if b.kind == "emulated"]
 
 
 def _toolchain(board) -> None:
-    if not shutil.which(board.compiler):
-        pytest.skip(f"{board.compiler} not installed")
+    require_tools(board.compiler)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import pytest
 from microgen import pipeline, reference
 from microgen.device import qemu
 from microgen.testing.corpus import require_model, seeded_inputs
+from microgen.testing.corpus import require_tools
 
 pytestmark = pytest.mark.qemu
 
@@ -29,31 +30,7 @@ TOOLS = {"qemu-cortex-m4": ("qemu-system-arm", "arm-none-eabi-gcc"),
 
 
 def need_tools(board):
-    missing = [t for t in TOOLS[board] if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"{board} needs {', '.join(missing)} (make setup)")
-
-
-@pytest.fixture
-def qemu_watch(monkeypatch):
-    """Records every QEMU started during the test; afterwards each must be reaped (exit status known,
-    no /proc entry left, not even a zombie) and none may still be registered as live."""
-    started = []
-    init = qemu.QemuProcess.__init__
-
-    def recording_init(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        started.append(self)
-
-    monkeypatch.setattr(qemu.QemuProcess, "__init__", recording_init)
-    yield started
-    assert not qemu.live_processes()
-    for q in started:
-        assert q.proc.returncode is not None, f"QEMU {q.pid} not reaped"
-        cmdline = Path(f"/proc/{q.pid}/cmdline")
-        if cmdline.exists():  # the pid may have been reused, but not by our QEMU
-            text = cmdline.read_bytes().decode(errors="replace")
-            assert not ("qemu-system" in text and f"port={q.port}," in text), f"QEMU {q.pid} still running"
+    require_tools(*TOOLS[board])
 
 
 @pytest.mark.parametrize("board", BOARDS)
