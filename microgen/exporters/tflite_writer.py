@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import UnsupportedDTypeError, UnsupportedOpError
 from ..graph import DType, Graph, QuantParams, Tensor, verify
+from ..graph.ir import unique_name
 from . import tflite_schema as S
 from .tflite_ops import TflOp, lower
 
@@ -37,12 +38,7 @@ class Context:
         self._taken = set(graph.tensors)
 
     def _name(self, hint: str) -> str:
-        name, k = hint, 1
-        while name in self._taken:
-            k += 1
-            name = f"{hint}_{k}"
-        self._taken.add(name)
-        return name
+        return unique_name(hint, self._taken)
 
     def const(self, hint: str, data: np.ndarray, quant: QuantParams | None = None) -> str:
         name = self._name(hint)

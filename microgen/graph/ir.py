@@ -260,3 +260,13 @@ def _short(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"array{list(value.shape)}"
     return repr(value)
+
+
+def unique_name(hint: str, taken: set[str]) -> str:
+    """`hint`, or `hint_2`, `hint_3`, ... whichever is not in `taken`; the result is added to `taken`."""
+    name, k = hint, 1
+    while name in taken:
+        k += 1
+        name = f"{hint}_{k}"
+    taken.add(name)
+    return name

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import UnsupportedOpError
 from ..graph import DType, Graph, Op
+from ..graph.ir import unique_name
 from ..memory_planner import ArenaPlan
 from ..memory_planner.liveness import scratch_name
 from .nodes import Buffer, PrimFunc
@@ -85,12 +86,7 @@ class LowerContext:
         return self._unique(f"{self.prefix}_l{self.layer}_{op.kind.lower()}")
 
     def _unique(self, name: str) -> str:
-        base, k = name, 1
-        while name in self._names:
-            k += 1
-            name = f"{base}_{k}"
-        self._names.add(name)
-        return name
+        return unique_name(name, self._names)
 
     def _noalias(self, tensor: str) -> bool:
         """True when no other activation of the current op shares memory with this one."""
