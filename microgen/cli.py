@@ -51,8 +51,11 @@ def inspect(model: str, as_json: bool) -> None:
               help="Quantize a float MODEL first (post-training; see `microgen quantize`).")
 @click.option("--calib", "calib_path", help="With --quantize: calibration data (.npy/.npz or a folder of them).")
 @click.option("--synthetic-calib", is_flag=True, help="With --quantize and no data: calibrate on synthetic inputs.")
+@click.option("--tuning-log", type=click.Path(dir_okay=False, exists=True),
+              help="Use the best schedule per task from this `microgen tune` log (defaults elsewhere).")
 def build(model: str, board: str, out_dir: str, name: str | None, as_json: bool, dump_tir: bool,
-          memory: bool, quantize_to: str | None, calib_path: str | None, synthetic_calib: bool) -> None:
+          memory: bool, quantize_to: str | None, calib_path: str | None, synthetic_calib: bool,
+          tuning_log: str | None) -> None:
     """Generate a C library (and example program) for MODEL into a directory."""
     from . import pipeline
 
@@ -62,7 +65,8 @@ def build(model: str, board: str, out_dir: str, name: str | None, as_json: bool,
     elif calib_path or synthetic_calib:
         raise click.UsageError("--calib and --synthetic-calib only go with --quantize int8")
     else:
-        result = pipeline.build(model, out_dir, name=name, board=board)
+        result = pipeline.build(model, out_dir, name=name, board=board, tuning_log=tuning_log)
+    _say_tuning(result)
     summary = result.summary()
     code = pipeline.code_bytes(result)
     if code is not None:
@@ -149,8 +153,10 @@ def quantize_cmd(model: str, calib_path: str | None, synthetic_calib: bool, out_
 @click.option("--port", help="Serial port of a real board (e.g. /dev/ttyACM0).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Seconds to wait for the board to boot and to answer a command (runs get more).")
+@click.option("--tuning-log", type=click.Path(dir_okay=False, exists=True),
+              help="Use the best schedule per task from this `microgen tune` log (defaults elsewhere).")
 def run(model: str, reference: bool, board: str | None, build_dir: str | None, input_path: str,
-        output_path: str, port: str | None, timeout: float) -> None:
+        output_path: str, port: str | None, timeout: float, tuning_log: str | None) -> None:
     """Run MODEL on every sample of the input file and write the outputs."""
     from . import importers, reference as ref
     from .arrays import load_samples, save_outputs
@@ -165,19 +171,22 @@ def run(model: str, reference: bool, board: str | None, build_dir: str | None, i
         where = "the reference executor"
     else:
         from . import pipeline
-        outputs = pipeline.run_on_board(model, board, samples, build_dir or output_path + ".build", port, timeout)
+        outputs = pipeline.run_on_board(model, board, samples, build_dir or output_path + ".build", port, timeout,
+                                        tuning_log=tuning_log)
         where = f"board {board}"
     save_outputs(output_path, graph, outputs)
     click.echo(f"ran {n} sample(s) of {graph.name} on {where} -> {output_path}", err=True)
 
 
 def _board_options(f):
-    """--board, --port, --timeout, --build-dir: shared by the commands that talk to a board."""
+    """--board, --port, --timeout, --build-dir, --tuning-log: shared by the commands that talk to a board."""
     f = click.option("--build-dir", type=click.Path(file_okay=False),
                      help="Keep the library and firmware here (default: a temporary directory).")(f)
     f = click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
                      help="Seconds to wait for the board to boot and to answer a command (runs get more).")(f)
     f = click.option("--port", help="Serial port of a real board (e.g. /dev/ttyACM0).")(f)
+    f = click.option("--tuning-log", type=click.Path(dir_okay=False, exists=True),
+                     help="Use the best schedule per task from this `microgen tune` log.")(f)
     return click.option("--board", "-b", required=True, help="Board to run on (see boards/).")(f)
 
 
@@ -197,11 +206,12 @@ def _in_build_dir(build_dir: str | None, fn):
               help="Number of seeded inputs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the inputs.")
 def validate(model: str, board: str, port: str | None, timeout: float, build_dir: str | None, samples: int,
-             seed: int) -> None:
+             seed: int, tuning_log: str | None) -> None:
     """Run seeded inputs on BOARD and compare with the reference executor (exit 1 on any mismatch)."""
     from . import pipeline
 
-    result = _in_build_dir(build_dir, lambda d: pipeline.validate(model, board, samples, seed, d, port, timeout))
+    result = _in_build_dir(build_dir, lambda d: pipeline.validate(model, board, samples, seed, d, port, timeout,
+                                                                  tuning_log=tuning_log))
     click.echo(result.text())
     if not result.ok:
         raise click.exceptions.Exit(1)
@@ -216,20 +226,115 @@ def validate(model: str, board: str, port: str | None, timeout: float, build_dir
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
               help="Also write a self-contained HTML report (cost chart, arena picture) here.")
 def profile(model: str, board: str, port: str | None, timeout: float, build_dir: str | None, repeats: int,
-            as_json: bool, html_path: str | None) -> None:
+            as_json: bool, html_path: str | None, tuning_log: str | None) -> None:
     """Per-layer cost of one inference on BOARD: cycles on real boards, emulated instructions on QEMU."""
     from . import pipeline, profile_report
 
-    prof = _in_build_dir(build_dir, lambda d: pipeline.profile(model, board, d, port, timeout, repeats))
+    prof, result = _in_build_dir(build_dir, lambda d: pipeline.profile_build(model, board, d, port, timeout, repeats,
+                                                                             tuning_log=tuning_log))
     if html_path:
         with open(html_path, "w") as f:
             f.write(profile_report.to_html(prof))
+    tuned = _tuned_layers(result)
     if as_json:
-        click.echo(json.dumps(profile_report.to_dict(prof), indent=1))
+        d = profile_report.to_dict(prof)
+        if result.tuning is not None:
+            for layer in d["layers"]:
+                layer["tuned"] = tuned.get(layer["index"])
+            d["tuning_log"] = result.tuning.log
+        click.echo(json.dumps(d, indent=1))
     else:
         click.echo(profile_report.to_text(prof))
+        if result.tuning is not None:
+            click.echo(f"\n{result.tuning.summary()}; layers with tuned schedules:")
+            click.echo("\n".join(f"  {i:>3} {s}" for i, s in tuned.items()) or "  (none)")
+    if result.tuning is not None:
+        _say_tuning(result, summary=False)
     if html_path:
         click.echo(f"wrote {html_path}", err=True)
+
+
+def _say_tuning(result, summary: bool = True) -> None:
+    """On stderr: what a --tuning-log build took from the log, and every task left at its default."""
+    if result.tuning is None:
+        return
+    if summary:
+        click.echo(result.tuning.summary(), err=True)
+    for note in result.tuning.notes:
+        click.echo(f"  {note}", err=True)
+
+
+def _tuned_layers(result) -> dict[int, str]:
+    """Profile layer index (kernel call) -> the tuned schedule it runs, for layers that use one."""
+    if result.tuning is None:
+        return {}
+    ops = list(result.graph.ops)
+    kernels = [st for st in result.steps if st.func is not None]
+    out = {}
+    for layer, step in enumerate(kernels):
+        i = next(k for k, op in enumerate(ops) if op is step.op)
+        if i in result.tuning.tuned:
+            out[layer] = str(result.tuning.tuned[i])
+    return out
+
+
+@cli.command("tune")
+@click.argument("model", type=MODEL)
+@click.option("--board", "-b", required=True, help="Board to tune on (emulated: QEMU; real: --port/--ports).")
+@click.option("--trials", "-n", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Variants to measure in all, shared between tasks by their share of the model's cost "
+                   "(the log's earlier records of these tasks count).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Emulated boards measuring in parallel (QEMU instances).")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False),
+              help="The tuning log (JSON lines; appended to, read to resume and to warm-start). "
+                   "Default: MODEL.BOARD.tuning.jsonl here.")
+@click.option("--time-budget", type=click.FloatRange(min=0), metavar="S",
+              help="Stop proposing variants after S seconds (the batches under way finish).")
+@click.option("--port", help="Serial port of one real board (e.g. /dev/ttyACM0).")
+@click.option("--ports", "ports_file", type=click.Path(dir_okay=False, exists=True),
+              help="Real boards: a file listing one serial port per line (TOML `ports = [...]` also read).")
+@click.option("--search", "strategy", type=click.Choice(["model", "random"]), default="model", show_default=True,
+              help="Pick variants with the learned cost model, or uniformly at random (for comparison).")
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Variants compiled into one firmware and measured in one run.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the search and of the input.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds to wait for a board to boot and answer (runs get more).")
+@click.option("--templates", help="Search only these templates (comma-separated names; 'generic' too).")
+@click.option("--build-dir", type=click.Path(file_okay=False), help="Keep the firmware builds here.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Also write an HTML report with the tuning curves here.")
+@click.option("--compare-log", "compare_logs", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              help="With --report: also draw the curves of this log (e.g. a --search random run).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def tune_cmd(model: str, board: str, trials: int, jobs: int, log_path: str | None, time_budget: float | None,
+             port: str | None, ports_file: str | None, strategy: str, batch: int, seed: int, timeout: float,
+             build_dir: str | None, report_path: str | None, compare_logs: tuple[str, ...], as_json: bool,
+             templates: str | None) -> None:
+    """Autotune MODEL's kernels on BOARD: measure schedule variants there, log every result."""
+    from . import tune
+    from .tune import report
+
+    ports = tuple(p for p in [port] if p) + (tune.read_ports(ports_file) if ports_file else ())
+    result = tune.tune(model, board, trials=trials, jobs=jobs, log_path=log_path, time_budget=time_budget,
+                       ports=ports, seed=seed, strategy=strategy, batch=batch, build_dir=build_dir,
+                       timeout=timeout, progress=lambda text: click.echo(text, err=True, nl=not text.startswith("\r")),
+                       tty=sys.stderr.isatty(),
+                       templates=tuple(t.strip() for t in templates.split(",")) if templates else None)
+    if report_path:
+        from .tune import log as tlog
+        runs = {("cost model" if strategy == "model" else "random") + " (this log)": tlog.read(result.log)}
+        for other in compare_logs:
+            runs[other] = tlog.read(other)
+        with open(report_path, "w") as f:
+            f.write(report.to_html(result, runs))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(result), indent=1))
+    else:
+        click.echo(report.summary_text(result))
+    if report_path:
+        click.echo(f"wrote {report_path}", err=True)
 
 
 @cli.command("boards")

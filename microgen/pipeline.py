@@ -27,6 +27,7 @@ class BuildResult:
     project: c_emitter.EmittedProject
     seconds: float
     schedules: dict[int, Schedule] | None = None  # op index -> kernel schedule
+    tuning: object = None                          # tune.apply.Tuning when built with a tuning log
 
     def summary(self) -> dict:
         s = summarize(self.graph)
@@ -45,10 +46,12 @@ def default_name(model_path: str | os.PathLike) -> str:
 
 
 def build(model_path: str | os.PathLike, out_dir: str | os.PathLike, name: str | None = None,
-          board: str = "host", target: Target | None = None) -> BuildResult:
+          board: str = "host", target: Target | None = None,
+          tuning_log: str | os.PathLike | None = None) -> BuildResult:
     """Import MODEL, plan its arena, lower every op and write the C project into out_dir.
     For a board other than 'host', lower for the board's features and also write its firmware
-    project into out_dir/firmware (`make` there builds it)."""
+    project into out_dir/firmware (`make` there builds it). tuning_log: a `microgen tune` log; the
+    best record of each task replaces its default schedule (result.tuning says what was used)."""
     t0 = time.perf_counter()
     board_file = None
     if board != "host":
@@ -58,12 +61,16 @@ def build(model_path: str | os.PathLike, out_dir: str | os.PathLike, name: str |
     name = c_emitter.check_name(name or default_name(model_path))
     graph = importers.load(model_path)
     target = target or Target()
-    schedules = choose_schedules(graph, target)                  # kernel templates and knobs per op
+    tuning = None
+    if tuning_log is not None:                                   # best tuning record per task
+        from .tune.apply import tuned_schedules
+        tuning = tuned_schedules(graph, target, board if board != "host" else target.name, tuning_log)
+    schedules = choose_schedules(graph, target, tuning.tuned if tuning else None)  # templates and knobs per op
     plan = memory_planner.plan(graph, schedules=schedules)       # activations + scratch, overlaps by write order
     steps = lower_graph(graph, plan, prefix=name, target=target, schedules=schedules)
     digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
     project = c_emitter.emit(graph, plan, steps, out_dir, name, board=board, source_hash=digest)
-    result = BuildResult(graph, plan, tuple(steps), project, time.perf_counter() - t0, schedules)
+    result = BuildResult(graph, plan, tuple(steps), project, time.perf_counter() - t0, schedules, tuning)
     if board_file is not None:
         from .device.firmware import emit_firmware
         emit_firmware(result, board_file, Path(out_dir) / "firmware")
@@ -87,7 +94,8 @@ def build_quantized(model_path: str | os.PathLike, out_dir: str | os.PathLike, c
 
 
 def build_for_board(model_path: str | os.PathLike, board: str, build_dir: str | os.PathLike,
-                    name: str | None = None, extra_cflags: tuple[str, ...] = (), plain_c: bool = False):
+                    name: str | None = None, extra_cflags: tuple[str, ...] = (), plain_c: bool = False,
+                    tuning_log: str | os.PathLike | None = None):
     """Build MODEL's library for `board` into build_dir and its measurement firmware into
     build_dir/firmware. plain_c: use no SIMD instructions (the board's target without DSP/MVE), for
     comparisons. Returns (BuildResult, Board, FirmwareResult)."""
@@ -101,7 +109,7 @@ def build_for_board(model_path: str | os.PathLike, board: str, build_dir: str | 
     if plain_c:
         target = dataclasses.replace(target, dsp=False, mve=False)
         extra_cflags = (*extra_cflags, "-DMG_PORTABLE_INTRINSICS")
-    result = build(model_path, build_dir, name=name, board=b.name, target=target)
+    result = build(model_path, build_dir, name=name, board=b.name, target=target, tuning_log=tuning_log)
     fw = build_firmware(result, b, Path(build_dir) / "firmware", extra_cflags=extra_cflags)
     return result, b, fw
 
@@ -121,24 +129,24 @@ def boot(result: BuildResult, board, elf, port: str | None = None, timeout: floa
 
 
 def open_board(model_path: str | os.PathLike, board: str, build_dir: str | os.PathLike, port: str | None = None,
-               timeout: float = 5.0, extra_cflags: tuple[str, ...] = ()):
+               timeout: float = 5.0, extra_cflags: tuple[str, ...] = (), tuning_log: str | os.PathLike | None = None):
     """Build MODEL for `board` and boot it there. Returns (BuildResult, Session)."""
-    result, b, fw = build_for_board(model_path, board, build_dir, extra_cflags=extra_cflags)
+    result, b, fw = build_for_board(model_path, board, build_dir, extra_cflags=extra_cflags, tuning_log=tuning_log)
     return result, boot(result, b, fw.elf, port, timeout)
 
 
 def run_on_board(model_path: str | os.PathLike, board: str, samples: dict, build_dir: str | os.PathLike,
-                 port: str | None = None, timeout: float = 5.0) -> dict:
+                 port: str | None = None, timeout: float = 5.0, tuning_log: str | os.PathLike | None = None) -> dict:
     """Build MODEL for `board`, run every sample there, return the outputs stacked per output name.
     Board 'host' compiles and runs on this machine; any other board boots its firmware (QEMU for
     emulated boards, the flasher and `port` for real ones)."""
     from .device import host, runner
 
     if board == "host":
-        result = build(model_path, build_dir, board=board)
+        result = build(model_path, build_dir, board=board, tuning_log=tuning_log)
         exe = host.compile_project(build_dir, result.project.name)
         return host.run_executable(exe, result.graph, samples)
-    result, session = open_board(model_path, board, build_dir, port, timeout)
+    result, session = open_board(model_path, board, build_dir, port, timeout, tuning_log=tuning_log)
     with session:
         outputs = runner.run_samples(session, result.graph, samples, runner.run_timeout(result.graph, timeout))
         session.exit()
@@ -175,7 +183,7 @@ class Validation:
 
 
 def validate(model_path: str | os.PathLike, board: str, samples: int, seed: int, build_dir: str | os.PathLike,
-             port: str | None = None, timeout: float = 5.0) -> Validation:
+             port: str | None = None, timeout: float = 5.0, tuning_log: str | os.PathLike | None = None) -> Validation:
     """Run `samples` seeded inputs on `board` and compare every output with microgen.reference.run.
     Integer outputs must match exactly; float outputs within 1e-5 (absolute and relative)."""
     import numpy as np
@@ -188,7 +196,7 @@ def validate(model_path: str | os.PathLike, board: str, samples: int, seed: int,
         raise InvalidInputError(f"--samples {samples}: give at least 1")
     graph = importers.load(model_path)
     inputs = {t.name: seeded_inputs(t, samples, seed + i) for i, t in enumerate(graph.input_tensors())}
-    got = run_on_board(model_path, board, inputs, build_dir, port, timeout)
+    got = run_on_board(model_path, board, inputs, build_dir, port, timeout, tuning_log=tuning_log)
     want = reference.run_samples(graph, inputs)
     checks = []
     for name in graph.outputs:
@@ -203,16 +211,23 @@ def validate(model_path: str | os.PathLike, board: str, samples: int, seed: int,
 
 
 def profile(model_path: str | os.PathLike, board: str, build_dir: str | os.PathLike, port: str | None = None,
-            timeout: float = 5.0, repeats: int = 2, seed: int = 0):
+            timeout: float = 5.0, repeats: int = 2, seed: int = 0, tuning_log: str | os.PathLike | None = None):
     """Per-layer cost of one inference of MODEL on `board` (a profile_report.Profile), measured on a
     seeded input; each figure is the minimum over `repeats` runs."""
+    return profile_build(model_path, board, build_dir, port, timeout, repeats, seed, tuning_log)[0]
+
+
+def profile_build(model_path: str | os.PathLike, board: str, build_dir: str | os.PathLike, port: str | None = None,
+                  timeout: float = 5.0, repeats: int = 2, seed: int = 0,
+                  tuning_log: str | os.PathLike | None = None):
+    """profile(), also returning the BuildResult (its schedules and tuning say which layers are tuned)."""
     from .errors import InvalidInputError
 
     if board == "host":
         raise InvalidInputError("profile needs a board with a counter: an emulated board (e.g. --board "
                                 "qemu-cortex-m4) or a real one with --port")
-    result, b, fw = build_for_board(model_path, board, build_dir)
-    return profile_firmware(result, b, fw.elf, port, timeout, repeats, seed)
+    result, b, fw = build_for_board(model_path, board, build_dir, tuning_log=tuning_log)
+    return profile_firmware(result, b, fw.elf, port, timeout, repeats, seed), result
 
 
 def profile_firmware(result: BuildResult, board, elf, port: str | None = None, timeout: float = 5.0,

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import UnsupportedOpError
 from ..graph import DType, Graph, Op, QuantParams, Tensor, verify
+from ..graph.ir import unique_name
 from .params import activation_params, bias_fit_scales, quantize_array, quantize_bias, quantize_weights, weight_scales
 from .plan import OP_RULES, Plan
 
@@ -55,12 +56,7 @@ class _Builder:
 
     # -- names and tensors ---------------------------------------------------------------------------
     def _fresh(self, hint: str) -> str:
-        name, k = hint, 1
-        while name in self._taken:
-            k += 1
-            name = f"{hint}_{k}"
-        self._taken.add(name)
-        return name
+        return unique_name(hint, self._taken)
 
     def _const(self, hint: str, data: np.ndarray, q: QuantParams) -> str:
         name = self._fresh(hint)

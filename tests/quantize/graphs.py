@@ -38,6 +38,14 @@ class GraphBuilder:
         self.ops.append(Op(kind, tuple(inputs), (out,), with_defaults(kind, attrs), name=out, index=len(self.ops)))
         return out
 
+    def op_multi(self, kind: str, inputs, outs: dict, **attrs) -> tuple[str, ...]:
+        """An op with several outputs: outs = {name: shape}."""
+        for name, shape in outs.items():
+            self.tensors[name] = Tensor(name, tuple(shape), F32)
+        self.ops.append(Op(kind, tuple(inputs), tuple(outs), with_defaults(kind, attrs), name=kind.lower(),
+                           index=len(self.ops)))
+        return tuple(outs)
+
     def graph(self, outputs) -> Graph:
         return verify(Graph(self.name, dict(self.tensors), tuple(self.ops), tuple(self.inputs), tuple(outputs)))
 
@@ -66,3 +74,29 @@ def all_ops_graph() -> Graph:
     th = b.op("TANH", [fc], "tanh", (1, 10))
     sm = b.op("SOFTMAX", [fc], "probs", (1, 10))
     return b.graph([sm, lg, th])
+
+
+def more_ops_graphs() -> dict[str, Graph]:
+    """Ops all_ops_graph leaves out: BATCH_MATMUL (two activations; a constant), TRANSPOSE, SLICE,
+    RESIZE_NEAREST_NEIGHBOR, SPLIT, a standalone RELU, TRANSPOSE_CONV."""
+    out = {}
+    b = GraphBuilder("bmm", seed=1)
+    x = b.input("x", (1, 4, 6))
+    t = b.op("TRANSPOSE", [x], "t", (1, 6, 4), perm=(0, 2, 1))
+    m = b.op("BATCH_MATMUL", [x, t], "mm", (1, 4, 4))
+    k = b.op("BATCH_MATMUL", [m, b.weights("k", (4, 3))], "mk", (1, 4, 3))
+    out["batch_matmul"] = b.graph([k])
+    b = GraphBuilder("slices", seed=2)
+    x = b.input("x", (1, 8, 8, 4))
+    s = b.op("SLICE", [x], "s", (1, 4, 8, 4), begin=(0, 2, 0, 0), end=(1, 6, 8, 4), strides=(1, 1, 1, 1))
+    r = b.op("RESIZE_NEAREST_NEIGHBOR", [s], "rz", (1, 8, 16, 4))
+    a, c = b.op_multi("SPLIT", [r], {"a": (1, 8, 16, 2), "c": (1, 8, 16, 2)}, axis=3, sizes=(2, 2))
+    y = b.op("ADD", [a, c], "sum", (1, 8, 16, 2))
+    relu = b.op("CLIP", [y], "relu", (1, 8, 16, 2), min=0.0, max=None)
+    out["slice_resize_split"] = b.graph([relu])
+    b = GraphBuilder("tconv", seed=3)
+    x = b.input("x", (1, 4, 4, 3))
+    tc = b.op("TRANSPOSE_CONV", [x, b.weights("w", (5, 3, 3, 3)), b.weights("bias", (5,))], "tc", (1, 8, 8, 5),
+              strides=(2, 2), pads=(0, 0, 1, 1))
+    out["transpose_conv"] = b.graph([tc])
+    return out

@@ -15,7 +15,7 @@ from microgen.quantize.accuracy import evaluate
 from microgen.testing.corpus import require_model
 
 from .checks import check_c, check_tflm, graph_inputs
-from .graphs import GraphBuilder, all_ops_graph
+from .graphs import GraphBuilder, all_ops_graph, more_ops_graphs
 
 
 def calib(graph, n=16, seed=0):
@@ -52,6 +52,16 @@ def test_all_ops_bit_exact_in_tflm_and_c(tmp_path, io):
     check_c(tmp_path / "q.tflite", q, inputs, tmp_path / "c")
     acc = evaluate(r, calib(g, 8, seed=5))
     assert acc.output_sqnr_db > 30 and min(layer.sqnr_db for layer in acc.layers) > 25
+
+
+@pytest.mark.parametrize("name", sorted(more_ops_graphs()))
+def test_more_ops_bit_exact_in_tflm_and_c(tmp_path, name):
+    g = more_ops_graphs()[name]
+    q = quantize(g, calib(g)).graph
+    assert all(t.dtype is DType.INT8 for t in q.activations())
+    inputs = graph_inputs(q, 6)
+    check_tflm(q, tmp_path / "q.tflite", inputs)
+    check_c(tmp_path / "q.tflite", q, inputs, tmp_path / "c")
 
 
 def test_per_tensor_fc_and_16x8_layers(tmp_path):
